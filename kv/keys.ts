@@ -1,0 +1,80 @@
+/**
+ * Every Deno KV key the service uses, built in one place (see `kv/README.md`). Keys are readable
+ * tuples so the state can be browsed in the Deno Deploy KV inspector.
+ *
+ * @module
+ */
+import type { Owner } from "./records.ts";
+
+/** Owner identity as it appears in keys: `["org", "123"]`. */
+type OwnerRef = Pick<Owner, "type" | "id">;
+
+/** Key builders, one per stored thing. */
+export const keys = {
+  /** `["reviews", id]` → ReviewRecord. */
+  review: (id: string): Deno.KvKey => ["reviews", id],
+  /** `["findings", reviewId, index]` → Finding. */
+  finding: (reviewId: string, index: number): Deno.KvKey => ["findings", reviewId, index],
+  /** Prefix of a review's findings. */
+  findingsOf: (reviewId: string): Deno.KvKey => ["findings", reviewId],
+  /** `["owners", type, id]` → OwnerState (slot and pending counters). */
+  owner: (o: OwnerRef): Deno.KvKey => ["owners", o.type, o.id],
+  /** Prefix of all owner states. */
+  owners: (): Deno.KvKey => ["owners"],
+  /** `["pending", type, id, createdAt, reviewId]` → reviewId: the owner's FIFO line. */
+  pending: (o: OwnerRef, createdAt: number, reviewId: string): Deno.KvKey => [
+    "pending",
+    o.type,
+    o.id,
+    createdAt,
+    reviewId,
+  ],
+  /** Prefix of one owner's pending line. */
+  pendingOf: (o: OwnerRef): Deno.KvKey => ["pending", o.type, o.id],
+  /** `["inflight", reviewId]` → owner: reviews holding a slot (queued or running). */
+  inflight: (reviewId: string): Deno.KvKey => ["inflight", reviewId],
+  /** Prefix of all in-flight reviews (what the sweeper scans). */
+  inflightAll: (): Deno.KvKey => ["inflight"],
+  /** `["reviews_by_time", createdAt, id]` → id. */
+  byTime: (createdAt: number, id: string): Deno.KvKey => ["reviews_by_time", createdAt, id],
+  /** Prefix of the global time index. */
+  byTimeAll: (): Deno.KvKey => ["reviews_by_time"],
+  /** `["reviews_by_owner", type, id, createdAt, reviewId]` → reviewId. */
+  byOwner: (o: OwnerRef, createdAt: number, reviewId: string): Deno.KvKey => [
+    "reviews_by_owner",
+    o.type,
+    o.id,
+    createdAt,
+    reviewId,
+  ],
+  /** Prefix of one owner's reviews (any type when `type` is undefined is not supported by KV prefixes). */
+  byOwnerOf: (o: OwnerRef): Deno.KvKey => ["reviews_by_owner", o.type, o.id],
+  /** `["reviews_by_delivery", deliveryId]` → reviewId: webhook redelivery dedupe. */
+  byDelivery: (deliveryId: string): Deno.KvKey => ["reviews_by_delivery", deliveryId],
+  /** `["reviews_by_head", repo, pullNumber, headSha]` → reviewId: one review per PR head. */
+  byHead: (repo: string, pullNumber: number, headSha: string): Deno.KvKey => [
+    "reviews_by_head",
+    repo,
+    pullNumber,
+    headSha,
+  ],
+  /** `["pr_active", repo, pullNumber, reviewId]` → reviewId: unfinished reviews of a PR. */
+  prActive: (repo: string, pullNumber: number, reviewId: string): Deno.KvKey => [
+    "pr_active",
+    repo,
+    pullNumber,
+    reviewId,
+  ],
+  /** Prefix of a PR's unfinished reviews. */
+  prActiveOf: (repo: string, pullNumber: number): Deno.KvKey => ["pr_active", repo, pullNumber],
+  /** `["pr_comments", repo, pullNumber]` → {commentId, commentUrl}: the comment updated in place. */
+  prComment: (repo: string, pullNumber: number): Deno.KvKey => ["pr_comments", repo, pullNumber],
+  /** `["queue_due", dueAt, messageId]` → QueueMessage (kv-table transport). */
+  queueDue: (dueAt: number, messageId: string): Deno.KvKey => ["queue_due", dueAt, messageId],
+  /** Prefix of the kv-table transport's messages. */
+  queueDueAll: (): Deno.KvKey => ["queue_due"],
+  /** `["queue_wake"]` → messageId: watched by kv-table listeners to wake at once. */
+  queueWake: (): Deno.KvKey => ["queue_wake"],
+  /** `["health"]` → timestamp written by the health probe. */
+  health: (): Deno.KvKey => ["health"],
+};

@@ -1,0 +1,149 @@
+/**
+ * Read-only access patterns: one function each.
+ *
+ * @module
+ */
+import { withLockRetry } from "./commit.ts";
+import { keys } from "./keys.ts";
+import type { Finding, Owner, OwnerState, ReviewRecord, ReviewStatus } from "./records.ts";
+
+/**
+ * Reads one review record.
+ *
+ * @example
+ * ```ts
+ * const review = await getReview(kv, "r1");
+ * ```
+ */
+export async function getReview(kv: Deno.Kv, id: string): Promise<ReviewRecord | null> {
+  return (await withLockRetry(() => kv.get<ReviewRecord>(keys.review(id)))).value;
+}
+
+/**
+ * Reads a review's stored findings (the first `count`).
+ *
+ * @example
+ * ```ts
+ * const findings = await getFindings(kv, review.id, review.findingCount);
+ * ```
+ */
+export async function getFindings(kv: Deno.Kv, id: string, count: number): Promise<Finding[]> {
+  if (count === 0) return [];
+  const entries = await Array.fromAsync(
+    kv.list<Finding>({ prefix: keys.findingsOf(id) }, { limit: count }),
+  );
+  return entries.map((e) => e.value);
+}
+
+/** A page of reviews, newest first. */
+export interface ReviewPage {
+  reviews: ReviewRecord[];
+  cursor: string | null;
+}
+
+/**
+ * Lists reviews newest first, for one owner or for everyone, optionally of one status.
+ *
+ * @example
+ * ```ts
+ * const page = await listReviews(kv, { owner: { type: "org", id: "1" }, limit: 20 });
+ * ```
+ */
+export async function listReviews(
+  kv: Deno.Kv,
+  options: {
+    owner?: Pick<Owner, "type" | "id">;
+    status?: ReviewStatus;
+    limit: number;
+    cursor?: string;
+  },
+): Promise<ReviewPage> {
+  const prefix = options.owner ? keys.byOwnerOf(options.owner) : keys.byTimeAll();
+  const iter = kv.list<string>({ prefix }, { reverse: true, cursor: options.cursor });
+  const reviews: ReviewRecord[] = [];
+  let scanned = 0;
+  // Status filtering scans the index; bound the scan so one request never reads everything.
+  const maxScan = options.limit * 50;
+  for await (const entry of iter) {
+    scanned++;
+    const review = await getReview(kv, entry.value);
+    if (review && (!options.status || review.status === options.status)) reviews.push(review);
+    if (reviews.length >= options.limit || scanned >= maxScan) {
+      return { reviews, cursor: iter.cursor || null };
+    }
+  }
+  return { reviews, cursor: null };
+}
+
+/**
+ * Reads an owner's counters (zeros for an owner never seen).
+ *
+ * @example
+ * ```ts
+ * const { active, pending } = await getOwnerState(kv, { type: "user", id: "7" });
+ * ```
+ */
+export async function getOwnerState(
+  kv: Deno.Kv,
+  owner: Pick<Owner, "type" | "id">,
+): Promise<OwnerState | null> {
+  return (await kv.get<OwnerState>(keys.owner(owner))).value;
+}
+
+/** Every owner's counters (operators, tests). */
+export async function listOwnerStates(kv: Deno.Kv): Promise<OwnerState[]> {
+  const entries = await Array.fromAsync(kv.list<OwnerState>({ prefix: keys.owners() }));
+  return entries.map((e) => e.value);
+}
+
+/** The comment a pull request's reviews are posted to. */
+export interface PullComment {
+  commentId: number;
+  commentUrl: string;
+}
+
+/**
+ * Reads the comment that reviews of a pull request update in place.
+ *
+ * @example
+ * ```ts
+ * const existing = await getPullComment(kv, "octo/repo", 12);
+ * ```
+ */
+export async function getPullComment(
+  kv: Deno.Kv,
+  repo: string,
+  pullNumber: number,
+): Promise<PullComment | null> {
+  return (await kv.get<PullComment>(keys.prComment(repo, pullNumber))).value;
+}
+
+/**
+ * Adds "remember this PR comment" to a commit.
+ *
+ * @example
+ * ```ts
+ * setPullCommentIn(op, "octo/repo", 12, { commentId: 1, commentUrl: "https://…" });
+ * ```
+ */
+export function setPullCommentIn(
+  op: Deno.AtomicOperation,
+  repo: string,
+  pullNumber: number,
+  comment: PullComment,
+): void {
+  op.set(keys.prComment(repo, pullNumber), comment);
+}
+
+/**
+ * Checks that KV answers a write and a read (the health probe).
+ *
+ * @example
+ * ```ts
+ * await pingKv(kv);
+ * ```
+ */
+export async function pingKv(kv: Deno.Kv): Promise<void> {
+  await withLockRetry(() => kv.set(keys.health(), Date.now()));
+  await kv.get(keys.health());
+}

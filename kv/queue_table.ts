@@ -1,0 +1,100 @@
+/**
+ * Storage of the `kv-table` queue transport: messages are entries under
+ * `["queue_due", dueAt, messageId]`, so finding what is due is one bounded range read.
+ * Claiming moves a message to `now + visibilityMs` (a lease): if the claimer dies, it is due again.
+ *
+ * @module
+ */
+import { withLockRetry } from "./commit.ts";
+import { keys } from "./keys.ts";
+
+/**
+ * Adds a message to a commit, due at `dueAt`, and touches the wake key watched by listeners.
+ *
+ * @example
+ * ```ts
+ * putTableMessage(op, { type: "run_review", reviewId: "r1", token: "t" }, Date.now());
+ * ```
+ */
+export function putTableMessage(op: Deno.AtomicOperation, message: unknown, dueAt: number): void {
+  const id = crypto.randomUUID();
+  op.set(keys.queueDue(dueAt, id), message).set(keys.queueWake(), id);
+}
+
+/** A claimed message: handle it, then {@link deleteTableMessage}. */
+export interface ClaimedMessage {
+  key: Deno.KvKey;
+  message: unknown;
+}
+
+/**
+ * Claims up to `limit` messages due at `now`; each claim is an atomic check, so two instances
+ * never claim the same message at once. Costs O(due messages).
+ *
+ * @example
+ * ```ts
+ * const claimed = await claimDueMessages(kv, Date.now(), 30_000, 50);
+ * ```
+ */
+export async function claimDueMessages(
+  kv: Deno.Kv,
+  now: number,
+  visibilityMs: number,
+  limit: number,
+): Promise<ClaimedMessage[]> {
+  const due = await withLockRetry(() =>
+    Array.fromAsync(
+      kv.list({ start: keys.queueDueAll(), end: keys.queueDue(now + 1, "") }, { limit }),
+    )
+  );
+  const claimed: ClaimedMessage[] = [];
+  for (const entry of due) {
+    const id = String(entry.key[2]);
+    const leased = keys.queueDue(now + visibilityMs, id);
+    const ok = await withLockRetry(() =>
+      kv.atomic().check(entry).delete(entry.key).set(leased, entry.value).commit()
+    ).then((r) => r.ok, () => false);
+    if (ok) claimed.push({ key: leased, message: entry.value });
+  }
+  return claimed;
+}
+
+/**
+ * Deletes a handled message.
+ *
+ * @example
+ * ```ts
+ * await deleteTableMessage(kv, claimed.key);
+ * ```
+ */
+export async function deleteTableMessage(kv: Deno.Kv, key: Deno.KvKey): Promise<void> {
+  await withLockRetry(() => kv.delete(key));
+}
+
+/**
+ * When the earliest message is due, or `null` when the table is empty.
+ *
+ * @example
+ * ```ts
+ * const next = await nextDueAt(kv);
+ * ```
+ */
+export async function nextDueAt(kv: Deno.Kv): Promise<number | null> {
+  const [first] = await withLockRetry(() =>
+    Array.fromAsync(kv.list({ prefix: keys.queueDueAll() }, { limit: 1 }))
+  );
+  return first ? Number(first.key[1]) : null;
+}
+
+/**
+ * Watches the wake key: the stream yields whenever a message is added (same process locally; any
+ * instance on Deno Deploy).
+ *
+ * @example
+ * ```ts
+ * for await (const _ of watchWake(kv)) wakeUp();
+ * ```
+ */
+export function watchWake(kv: Deno.Kv): ReadableStream<unknown> {
+  return kv.watch([keys.queueWake()]);
+}

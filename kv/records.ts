@@ -1,0 +1,126 @@
+/**
+ * Schemas of the values stored in Deno KV. Every stored value is plain JSON so it reads well in
+ * the Deno Deploy KV inspector; types are inferred from the schemas.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Who a review belongs to: the GitHub organization or user that owns the repository. */
+export const OwnerSchema = z.object({
+  type: z.enum(["org", "user"]),
+  id: z.string().min(1).max(64),
+  login: z.string().max(100).optional(),
+});
+/** An owner; `type` and `id` together identify it. */
+export type Owner = z.infer<typeof OwnerSchema>;
+
+/** The stored severity scale. */
+export const SeveritySchema = z.enum(["critical", "high", "medium", "low", "info"]);
+/** A stored severity. */
+export type Severity = z.infer<typeof SeveritySchema>;
+
+/** One finding as stored (after mapping from the agent's event). */
+export const FindingSchema = z.object({
+  severity: SeveritySchema,
+  file_path: z.string(),
+  line_start: z.number().int().nullable(),
+  title: z.string(),
+  description: z.string(),
+  suggestion: z.string().optional(),
+  agent_type: z.string(),
+});
+/** A stored finding. */
+export type Finding = z.infer<typeof FindingSchema>;
+
+/** Review statuses, in the order a review moves through them. */
+export const ReviewStatusSchema = z.enum([
+  "pending",
+  "queued",
+  "running",
+  "completed",
+  "failed",
+  "cancelled",
+]);
+/** A review's status. */
+export type ReviewStatus = z.infer<typeof ReviewStatusSchema>;
+
+/** Statuses after which a review never changes again. */
+export const TERMINAL_STATUSES: readonly ReviewStatus[] = ["completed", "failed", "cancelled"];
+
+/** Why a review ended the way it did. */
+export const TerminalReasonSchema = z.enum([
+  "completed",
+  "superseded",
+  "cancelled",
+  "agent_error",
+  "github_error",
+  "timeout",
+  "interrupted",
+  "attempts_exhausted",
+  "internal_error",
+]);
+/** A terminal reason. */
+export type TerminalReason = z.infer<typeof TerminalReasonSchema>;
+
+/** The lease of the attempt that currently runs the review's agent session. */
+export const LeaseSchema = z.object({
+  token: z.string(),
+  instance: z.string(),
+  expiresAt: z.number(),
+});
+/** An attempt lease. */
+export type Lease = z.infer<typeof LeaseSchema>;
+
+/** A review as stored under `["reviews", id]` (findings live under their own keys). */
+export const ReviewRecordSchema = z.object({
+  id: z.string(),
+  source: z.enum(["webhook", "api"]),
+  owner: OwnerSchema,
+  repo: z.string(),
+  pullNumber: z.number().int().positive(),
+  headSha: z.string().optional(),
+  baseSha: z.string().optional(),
+  title: z.string().optional(),
+  status: ReviewStatusSchema,
+  attempts: z.number().int().nonnegative(),
+  /** Times a running attempt was handed back on shutdown (not counted as attempts). */
+  handBacks: z.number().int().nonnegative(),
+  createdAt: z.number(),
+  queuedAt: z.number().optional(),
+  startedAt: z.number().optional(),
+  finishedAt: z.number().optional(),
+  /** The dispatch that the next queue message must carry to start an attempt. */
+  dispatchToken: z.string().optional(),
+  /** When the current dispatch is due (retries are delayed). */
+  dueAt: z.number().optional(),
+  lease: LeaseSchema.optional(),
+  deliveryId: z.string().optional(),
+  sessionId: z.string().optional(),
+  summary: z.string().optional(),
+  findingCount: z.number().int().nonnegative(),
+  /** Findings and summary are stored: a later attempt only posts the comment. */
+  resultStored: z.boolean().optional(),
+  skippedEvents: z.number().int().nonnegative(),
+  commentId: z.number().optional(),
+  commentUrl: z.string().optional(),
+  errorMessage: z.string().optional(),
+  terminalReason: TerminalReasonSchema.optional(),
+  /** Pass-through for reviews created through `POST /review`. */
+  prompt: z.string().optional(),
+  model: z.string().optional(),
+  sessionInput: z.record(z.string(), z.unknown()).optional(),
+  /** Bearer token for the agent, from `POST /review`. Never returned by the API. */
+  authToken: z.string().optional(),
+});
+/** A stored review. */
+export type ReviewRecord = z.infer<typeof ReviewRecordSchema>;
+
+/** Per-owner counters under `["owners", type, id]`. */
+export const OwnerStateSchema = z.object({
+  owner: OwnerSchema,
+  active: z.number().int().nonnegative(),
+  pending: z.number().int().nonnegative(),
+});
+/** Per-owner counters. */
+export type OwnerState = z.infer<typeof OwnerStateSchema>;

@@ -1,0 +1,163 @@
+/**
+ * Entry point: wires configuration, KV, the queue transport, the worker, the HTTP app, the sweeper
+ * and the cron job. `startService` is the same wiring for tests (no environment read there).
+ *
+ * @module
+ */
+import type { Dispatch } from "./kv/owner_txn.ts";
+import { createWorker, type Worker } from "./queue/worker.ts";
+import { enqueueVia, type QueueTransport } from "./queue/port.ts";
+import { selectTransport } from "./queue/select.ts";
+import { type Config, ConfigError, missingSettings, parseConfig } from "./review/config.ts";
+import { consoleLogger, type Logger, type ReviewDeps } from "./review/deps.ts";
+import { createGitHubClient } from "./review/github.ts";
+import { createStatusNotifier } from "./review/status_callback.ts";
+import { createApp } from "./routes/app.ts";
+
+/** What {@link startService} needs; everything but `config` and `kv` has a default. */
+export interface ServiceOptions {
+  config: Config;
+  kv: Deno.Kv;
+  clock?: () => number;
+  fetch?: typeof fetch;
+  log?: Logger;
+  instance?: string;
+  /** Run the periodic sweeper in-process (default true). */
+  sweeper?: boolean;
+}
+
+/** A running service (without its HTTP listener). */
+export interface Service {
+  app: ReturnType<typeof createApp>;
+  deps: ReviewDeps;
+  worker: Worker;
+  transport: QueueTransport;
+  transportWhy: string;
+  /** Hands back running attempts, stops the listener and sweeper. Does not close `kv`. */
+  stop(handBackMs?: number): Promise<void>;
+  /** Resolves when the queue listener has ended (for `kv-queue`: after `kv.close()`). */
+  listening: Promise<void>;
+}
+
+/**
+ * Builds and starts the service on a KV handle: queue listener and sweeper included.
+ *
+ * @example
+ * ```ts
+ * const kv = await Deno.openKv(":memory:");
+ * const service = await startService({ config: parseConfig({}), kv });
+ * Deno.serve(service.app.fetch);
+ * ```
+ */
+export async function startService(options: ServiceOptions): Promise<Service> {
+  const { config, kv } = options;
+  const clock = options.clock ?? Date.now;
+  const log = options.log ?? consoleLogger();
+  const instance = options.instance ??
+    `${Deno.hostname?.() ?? "host"}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
+  const { transport, why } = await selectTransport(kv, config.QUEUE_TRANSPORT, {
+    pollMs: config.QUEUE_POLL_MS,
+    clock,
+  });
+  // The worker needs deps and deps call the worker: tie the knot through a late-bound slot.
+  const late: { worker?: Worker } = {};
+  const deps: ReviewDeps = {
+    kv,
+    config,
+    clock,
+    github: createGitHubClient({
+      baseUrl: config.GITHUB_API_URL,
+      token: config.GITHUB_TOKEN,
+      fetch: options.fetch,
+    }),
+    agentFetch: options.fetch,
+    enqueue: enqueueVia(transport),
+    afterDispatch: (dispatched: Dispatch[]) => late.worker?.kick(dispatched),
+    abortLocal: (reviewId: string) => late.worker?.abortLocal(reviewId),
+    notify: createStatusNotifier({
+      apiUrl: config.API_URL,
+      secret: config.INTERNAL_API_SECRET,
+      fetch: options.fetch,
+      log: (m, c) => log("warn", m, c),
+    }),
+    log,
+  };
+  const w = createWorker(() => deps, { instance, transport });
+  late.worker = w;
+  const listening = transport.listen((message) => w.handle(message)).catch((error) => {
+    log("error", "queue listener stopped", { error: String(error) });
+  });
+  let sweeping: Promise<unknown> = Promise.resolve();
+  const sweepTimer = options.sweeper === false ? undefined : setInterval(() => {
+    sweeping = w.sweep().catch((error) => log("warn", "sweep failed", { error: String(error) }));
+  }, config.SWEEP_INTERVAL_MS);
+  // Reviews left queued by a previous run are picked up at once, not after the first interval.
+  if (options.sweeper !== false) {
+    sweeping = w.sweep().catch((error) => log("warn", "sweep failed", { error: String(error) }));
+  }
+  return {
+    app: createApp(deps),
+    deps,
+    worker: w,
+    transport,
+    transportWhy: why,
+    listening,
+    async stop(handBackMs = 4_000) {
+      clearInterval(sweepTimer);
+      await w.shutdown(handBackMs);
+      await sweeping;
+      await transport.close();
+      if (transport.name === "kv-table") await listening;
+    },
+  };
+}
+
+async function main() {
+  let config: Config;
+  try {
+    config = parseConfig(Deno.env.toObject());
+  } catch (error) {
+    console.error(error instanceof ConfigError ? error.message : error);
+    Deno.exit(2);
+  }
+  const log = consoleLogger();
+  const kv = await Deno.openKv(config.KV_PATH);
+  const service = await startService({ config, kv, log });
+  log("info", "queue transport selected", {
+    transport: service.transport.name,
+    why: service.transportWhy,
+  });
+  const missing = missingSettings(config);
+  if (missing.length) log("warn", "settings missing", { missing });
+  const server = Deno.serve({
+    port: config.PORT,
+    hostname: "0.0.0.0",
+    onListen: ({ port }) => log("info", `listening on http://localhost:${port}`, { port }),
+  }, service.app.fetch);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const started = Date.now();
+    await service.stop(4_000);
+    log("info", "stopped", { signal, handBackMs: Date.now() - started });
+    await server.shutdown().catch(() => {});
+    kv.close();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  return service;
+}
+
+if (import.meta.main) {
+  const ready = main();
+  // Registered at top level, before serving, as Deno Deploy requires. Each run sweeps, drains the
+  // queue, and stays open while this instance streams agent sessions, which keeps it alive.
+  Deno.cron("review-sweeper", "* * * * *", async () => {
+    const service = await ready;
+    await service.worker.sweep();
+    service.transport.wake?.();
+    await service.worker.idle(14 * 60_000);
+  });
+}

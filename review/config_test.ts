@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { ConfigError, missingSettings, parseConfig } from "./config.ts";
+
+Deno.test("parseConfig applies the documented defaults", () => {
+  const c = parseConfig({});
+  assert.equal(c.PORT, 8000);
+  assert.equal(c.MAX_CONCURRENT_PER_OWNER, 4);
+  assert.equal(c.REVIEW_TIMEOUT_MS, 1_200_000);
+  assert.equal(c.AGENT_IDLE_TIMEOUT_MS, 60_000);
+  assert.equal(c.MAX_ATTEMPTS, 3);
+  assert.equal(c.GITHUB_API_URL, "https://api.github.com");
+  assert.equal(c.QUEUE_TRANSPORT, "auto");
+  assert.deepEqual(missingSettings(c), [
+    "GITHUB_WEBHOOK_SECRET",
+    "GITHUB_TOKEN",
+    "AGENT_URL",
+    "BACKEND_AUTH_TOKEN",
+  ]);
+});
+
+Deno.test("parseConfig names the bad variable", () => {
+  assert.throws(() => parseConfig({ MAX_CONCURRENT_PER_OWNER: "many" }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /MAX_CONCURRENT_PER_OWNER/);
+    return true;
+  });
+  assert.throws(() => parseConfig({ AGENT_URL: "not a url" }), /AGENT_URL/);
+  assert.throws(() => parseConfig({ QUEUE_TRANSPORT: "redis" }), /QUEUE_TRANSPORT/);
+});
+
+Deno.test("parseConfig treats empty strings as unset", () => {
+  const c = parseConfig({ GITHUB_TOKEN: "", PORT: "" });
+  assert.equal(c.GITHUB_TOKEN, undefined);
+  assert.equal(c.PORT, 8000);
+});

@@ -1,0 +1,149 @@
+/**
+ * The review domain's entry points for routes: submit, read, list, cancel.
+ *
+ * @module
+ */
+import { createReview } from "../kv/ingest.ts";
+import { cancelReview } from "../kv/lifecycle.ts";
+import { getFindings, getOwnerState, getReview, listReviews } from "../kv/queries.ts";
+import type { Finding, Owner, ReviewRecord, ReviewStatus } from "../kv/records.ts";
+import { type ReviewDeps, txnContext } from "./deps.ts";
+
+/** A review as the API shows it: no secrets, findings included on request. */
+export type PublicReview = Omit<ReviewRecord, "authToken" | "dispatchToken"> & {
+  findings?: Finding[];
+};
+
+/**
+ * Strips what must never leave the service (the agent bearer, the dispatch token).
+ *
+ * @example
+ * ```ts
+ * toPublicReview(record).authToken; // undefined
+ * ```
+ */
+export function toPublicReview(review: ReviewRecord, findings?: Finding[]): PublicReview {
+  const { authToken: _a, dispatchToken: _d, ...rest } = review;
+  return findings ? { ...rest, findings } : rest;
+}
+
+/**
+ * Stores a review (deduplicated) and starts it when its owner has a free slot.
+ *
+ * @example
+ * ```ts
+ * const { review, created } = await submitReview(deps, record, { supersede: true });
+ * ```
+ */
+export async function submitReview(
+  deps: ReviewDeps,
+  record: ReviewRecord,
+  options: { supersede: boolean },
+): Promise<{ review: ReviewRecord; created: boolean }> {
+  const result = await createReview(txnContext(deps), record, options);
+  if (result.created) {
+    for (const old of result.superseded) {
+      deps.abortLocal(old.id);
+      deps.notify(old);
+    }
+    deps.notify(result.review);
+    deps.afterDispatch(result.dispatched);
+  }
+  return { review: result.review, created: result.created };
+}
+
+/**
+ * Reads a review with its findings.
+ *
+ * @example
+ * ```ts
+ * const review = await readReview(deps, "r1");
+ * ```
+ */
+export async function readReview(deps: ReviewDeps, id: string): Promise<PublicReview | null> {
+  const review = await getReview(deps.kv, id);
+  if (!review) return null;
+  return toPublicReview(review, await getFindings(deps.kv, id, review.findingCount));
+}
+
+/** Result of {@link cancel}. */
+export type CancelOutcome =
+  | { kind: "cancelled"; review: PublicReview }
+  | { kind: "finished"; review: PublicReview }
+  | { kind: "not_found" };
+
+/**
+ * Cancels a review: pending ones never run, running ones are aborted and free their slot.
+ *
+ * @example
+ * ```ts
+ * const outcome = await cancel(deps, "r1", "requested by user");
+ * ```
+ */
+export async function cancel(deps: ReviewDeps, id: string, reason: string): Promise<CancelOutcome> {
+  const result = await cancelReview(txnContext(deps), id, reason);
+  if (result.kind === "not_found") return result;
+  if (result.kind === "finished") {
+    return { kind: "finished", review: toPublicReview(result.review) };
+  }
+  const { review, dispatched } = result.transition;
+  deps.abortLocal(id);
+  deps.notify(review);
+  deps.afterDispatch(dispatched);
+  return { kind: "cancelled", review: toPublicReview(review) };
+}
+
+/**
+ * Lists reviews newest first.
+ *
+ * @example
+ * ```ts
+ * const page = await listPublicReviews(deps, { owner, limit: 20 });
+ * ```
+ */
+export async function listPublicReviews(
+  deps: ReviewDeps,
+  options: {
+    owner?: Pick<Owner, "type" | "id">;
+    status?: ReviewStatus;
+    limit: number;
+    cursor?: string;
+  },
+) {
+  const page = await listReviews(deps.kv, options);
+  return { reviews: page.reviews.map((r) => toPublicReview(r)), cursor: page.cursor };
+}
+
+/**
+ * An owner's slot usage.
+ *
+ * @example
+ * ```ts
+ * await ownerUsage(deps, { type: "org", id: "1" }); // { limit: 4, active: 2, pending: 0 }
+ * ```
+ */
+export async function ownerUsage(deps: ReviewDeps, owner: Pick<Owner, "type" | "id">) {
+  const state = await getOwnerState(deps.kv, owner);
+  return {
+    owner: state?.owner ?? owner,
+    limit: deps.config.MAX_CONCURRENT_PER_OWNER,
+    active: state?.active ?? 0,
+    pending: state?.pending ?? 0,
+  };
+}
+
+/**
+ * Which owner types have state for a bare id (for `?owner=<id>` without a type).
+ *
+ * @example
+ * ```ts
+ * await ownerTypesWithId(deps, "123"); // ["org"]
+ * ```
+ */
+export async function ownerTypesWithId(deps: ReviewDeps, id: string): Promise<Owner["type"][]> {
+  const types: Owner["type"][] = [];
+  for (const type of ["org", "user"] as const) {
+    if (await getOwnerState(deps.kv, { type, id })) types.push(type);
+  }
+  return types;
+}

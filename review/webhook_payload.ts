@@ -1,0 +1,111 @@
+/**
+ * GitHub `pull_request` webhook payloads: which ones start a review, and the review they become.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { Owner, ReviewRecord } from "../kv/records.ts";
+
+/** Actions that start a review. */
+export const TRIGGER_ACTIONS = ["opened", "synchronize", "reopened", "ready_for_review"] as const;
+
+/** The part of a `pull_request` payload a review needs. */
+export const PullRequestPayloadSchema = z.object({
+  action: z.string(),
+  number: z.number().int().positive(),
+  pull_request: z.object({
+    number: z.number().int().positive(),
+    state: z.string(),
+    draft: z.boolean().optional().default(false),
+    title: z.string(),
+    head: z.object({ sha: z.string().regex(/^[0-9a-f]{7,64}$/i) }),
+    base: z.object({ sha: z.string().regex(/^[0-9a-f]{7,64}$/i) }),
+  }),
+  repository: z.object({
+    full_name: z.string().regex(/^[^/\s]+\/[^/\s]+$/),
+    owner: z.object({
+      id: z.number().int(),
+      login: z.string(),
+      type: z.string(),
+    }),
+  }),
+});
+/** A validated `pull_request` payload. */
+export type PullRequestPayload = z.infer<typeof PullRequestPayloadSchema>;
+
+/** What to do with a webhook delivery. */
+export type WebhookDecision =
+  | { kind: "ignore"; reason: string }
+  | { kind: "invalid"; message: string }
+  | { kind: "review"; payload: PullRequestPayload };
+
+/**
+ * Decides whether a delivery starts a review. Only a triggering `pull_request` payload is
+ * validated in full; other events and actions are ignored without judging their shape.
+ *
+ * @example
+ * ```ts
+ * classifyWebhook("ping", {}); // { kind: "ignore", reason: "event ping is not reviewed" }
+ * ```
+ */
+export function classifyWebhook(event: string, body: unknown): WebhookDecision {
+  if (event !== "pull_request") return { kind: "ignore", reason: `event ${event} is not reviewed` };
+  const action = (body as { action?: unknown } | null)?.action;
+  if (typeof action !== "string") return { kind: "invalid", message: "payload has no action" };
+  if (!(TRIGGER_ACTIONS as readonly string[]).includes(action)) {
+    return { kind: "ignore", reason: `action ${action} is not reviewed` };
+  }
+  const parsed = PullRequestPayloadSchema.safeParse(body);
+  if (!parsed.success) {
+    return { kind: "invalid", message: `invalid pull_request payload: ${parsed.error.message}` };
+  }
+  const pr = parsed.data.pull_request;
+  if (pr.state !== "open") return { kind: "ignore", reason: "pull request is not open" };
+  if (pr.draft) return { kind: "ignore", reason: "pull request is a draft" };
+  return { kind: "review", payload: parsed.data };
+}
+
+/**
+ * The owner of a payload's repository: organizations are `org`, users (and bots) `user`.
+ *
+ * @example
+ * ```ts
+ * ownerOf(payload); // { type: "org", id: "6811672", login: "octo-org" }
+ * ```
+ */
+export function ownerOf(payload: PullRequestPayload): Owner {
+  const o = payload.repository.owner;
+  return { type: o.type === "Organization" ? "org" : "user", id: String(o.id), login: o.login };
+}
+
+/**
+ * The pending review a triggering payload becomes.
+ *
+ * @example
+ * ```ts
+ * const review = reviewFromPayload(payload, { id: crypto.randomUUID(), deliveryId, now });
+ * ```
+ */
+export function reviewFromPayload(
+  payload: PullRequestPayload,
+  meta: { id: string; deliveryId?: string; now: number },
+): ReviewRecord {
+  const pr = payload.pull_request;
+  return {
+    id: meta.id,
+    source: "webhook",
+    owner: ownerOf(payload),
+    repo: payload.repository.full_name,
+    pullNumber: pr.number,
+    headSha: pr.head.sha,
+    baseSha: pr.base.sha,
+    title: pr.title,
+    status: "pending",
+    attempts: 0,
+    handBacks: 0,
+    createdAt: meta.now,
+    deliveryId: meta.deliveryId,
+    findingCount: 0,
+    skippedEvents: 0,
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * The internal API (bearer `BACKEND_AUTH_TOKEN`): create, read, list, cancel reviews; owner usage.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { z } from "zod";
+import { ReviewStatusSchema } from "../kv/records.ts";
+import { CreateReviewBodySchema, reviewFromApiBody } from "../review/api_request.ts";
+import type { ReviewDeps } from "../review/deps.ts";
+import {
+  cancel,
+  listPublicReviews,
+  ownerTypesWithId,
+  ownerUsage,
+  readReview,
+  submitReview,
+} from "../review/service.ts";
+import { requireBearer } from "./auth.ts";
+
+const MAX_API_BODY_BYTES = 1024 * 1024;
+
+const ListQuerySchema = z.object({
+  owner: z.string().regex(/^((org|user):)?[\w-]{1,64}$/, "owner must be <id> or <org|user>:<id>")
+    .optional(),
+  status: ReviewStatusSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(1000).optional(),
+});
+
+const CancelBodySchema = z.object({ reason: z.string().max(1000).optional() });
+const OwnerParamsSchema = z.object({ type: z.enum(["org", "user"]), id: z.string().max(64) });
+
+async function readJson(req: Request): Promise<{ ok: true; value: unknown } | { ok: false }> {
+  const text = await req.text();
+  if (text.trim() === "") return { ok: true, value: {} };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+/**
+ * The internal API routes.
+ *
+ * @example
+ * ```ts
+ * app.route("/", apiRoutes(deps));
+ * ```
+ */
+export function apiRoutes(deps: ReviewDeps): Hono {
+  const app = new Hono();
+  const auth = requireBearer(() => deps.config.BACKEND_AUTH_TOKEN);
+  const limit = bodyLimit({
+    maxSize: MAX_API_BODY_BYTES,
+    onError: (c) => c.json({ error: "body larger than 1 MiB" }, 413),
+  });
+  for (const path of ["/review", "/reviews", "/reviews/*", "/owners/*"]) app.use(path, auth);
+
+  app.post("/review", limit, async (c) => {
+    const json = await readJson(c.req.raw);
+    if (!json.ok) return c.json({ error: "body is not valid JSON" }, 400);
+    const parsed = CreateReviewBodySchema.safeParse(json.value);
+    if (!parsed.success) return c.json({ error: parsed.error.message }, 400);
+    const { review } = await submitReview(deps, reviewFromApiBody(parsed.data, deps.clock()), {
+      supersede: false,
+    });
+    return c.json({ reviewId: review.id, status: review.status }, 202);
+  });
+
+  app.get("/reviews/:id", async (c) => {
+    const review = await readReview(deps, c.req.param("id"));
+    return review ? c.json(review) : c.json({ error: "review not found" }, 404);
+  });
+
+  app.get("/reviews", async (c) => {
+    const parsed = ListQuerySchema.safeParse(c.req.query());
+    if (!parsed.success) return c.json({ error: parsed.error.message }, 400);
+    const { owner, status, limit, cursor } = parsed.data;
+    let ownerRef: { type: "org" | "user"; id: string } | undefined;
+    if (owner) {
+      const [a, b] = owner.split(":");
+      if (b !== undefined) ownerRef = { type: a as "org" | "user", id: b };
+      else {
+        const types = await ownerTypesWithId(deps, a);
+        if (types.length > 1) {
+          return c.json(
+            { error: `owner ${a} exists as org and user: use org:${a} or user:${a}` },
+            400,
+          );
+        }
+        if (types.length === 0) return c.json({ reviews: [], cursor: null });
+        ownerRef = { type: types[0], id: a };
+      }
+    }
+    return c.json(await listPublicReviews(deps, { owner: ownerRef, status, limit, cursor }));
+  });
+
+  app.post("/reviews/:id/cancel", limit, async (c) => {
+    const json = await readJson(c.req.raw);
+    if (!json.ok) return c.json({ error: "body is not valid JSON" }, 400);
+    const parsed = CancelBodySchema.safeParse(json.value);
+    if (!parsed.success) return c.json({ error: parsed.error.message }, 400);
+    const outcome = await cancel(deps, c.req.param("id"), parsed.data.reason ?? "cancelled by API");
+    if (outcome.kind === "not_found") return c.json({ error: "review not found" }, 404);
+    if (outcome.kind === "finished") {
+      return c.json(
+        { error: `review already ${outcome.review.status}`, review: outcome.review },
+        409,
+      );
+    }
+    return c.json(outcome.review);
+  });
+
+  app.get("/owners/:type/:id", async (c) => {
+    const parsed = OwnerParamsSchema.safeParse(c.req.param());
+    if (!parsed.success) return c.json({ error: parsed.error.message }, 400);
+    return c.json(await ownerUsage(deps, parsed.data));
+  });
+  return app;
+}

@@ -1,0 +1,63 @@
+/**
+ * `POST /webhooks/github`: verify the signature on the raw body, then parse, classify, store.
+ *
+ * @module
+ */
+import { verify } from "@octokit/webhooks-methods";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { ReviewDeps } from "../review/deps.ts";
+import { submitReview } from "../review/service.ts";
+import { classifyWebhook, reviewFromPayload } from "../review/webhook_payload.ts";
+
+/** GitHub caps webhook payloads at 25 MiB. */
+export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
+
+/**
+ * The webhook route.
+ *
+ * @example
+ * ```ts
+ * app.route("/", webhookRoutes(deps));
+ * ```
+ */
+export function webhookRoutes(deps: ReviewDeps): Hono {
+  const app = new Hono();
+  app.post(
+    "/webhooks/github",
+    bodyLimit({
+      maxSize: MAX_WEBHOOK_BYTES,
+      onError: (c) => c.json({ error: "payload larger than 25 MiB" }, 413),
+    }),
+    async (c) => {
+      const secret = deps.config.GITHUB_WEBHOOK_SECRET;
+      if (!secret) {
+        return c.json({ error: "webhooks are disabled: GITHUB_WEBHOOK_SECRET is not set" }, 503);
+      }
+      const raw = await c.req.text();
+      const signature = c.req.header("x-hub-signature-256");
+      if (!signature || !(await verify(secret, raw, signature).catch(() => false))) {
+        return c.json({ error: "missing or invalid X-Hub-Signature-256" }, 401);
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        return c.json({ error: "body is not valid JSON" }, 400);
+      }
+      const event = c.req.header("x-github-event") ?? "";
+      const decision = classifyWebhook(event, body);
+      if (decision.kind === "ignore") return c.json({ status: "ignored", reason: decision.reason });
+      if (decision.kind === "invalid") return c.json({ error: decision.message }, 400);
+      const deliveryId = c.req.header("x-github-delivery")?.slice(0, 200) || undefined;
+      const record = reviewFromPayload(decision.payload, {
+        id: crypto.randomUUID(),
+        deliveryId,
+        now: deps.clock(),
+      });
+      const { review } = await submitReview(deps, record, { supersede: true });
+      return c.json({ reviewId: review.id, status: review.status }, 202);
+    },
+  );
+  return app;
+}
