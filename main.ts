@@ -53,8 +53,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const { config, kv } = options;
   const clock = options.clock ?? Date.now;
   const log = options.log ?? consoleLogger();
-  const instance = options.instance ??
-    `${Deno.hostname?.() ?? "host"}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
+  // Deno.hostname() needs --allow-sys; the pid and a random suffix name the instance well enough.
+  const instance = options.instance ?? `instance-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   const { transport, why } = await selectTransport(kv, config.QUEUE_TRANSPORT, {
     pollMs: config.QUEUE_POLL_MS,
     clock,
