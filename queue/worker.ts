@@ -118,7 +118,9 @@ export function createWorker(getDeps: () => ReviewDeps, options: WorkerOptions):
       const ctx = txnContext(deps);
       const recovered = await recoverStalled(ctx, {
         maxAttempts: deps.config.MAX_ATTEMPTS,
-        overdueMs: Math.max(120_000, deps.config.LEASE_MS * 4),
+        // A queued review whose message was not taken within two leases is dispatched again; the
+        // old message then carries a stale token and is a no-op wherever it lands.
+        overdueMs: deps.config.LEASE_MS * 2,
       });
       const filled = await fillAllOwners(txnContext(deps));
       kick([...recovered, ...filled]);

@@ -23,6 +23,8 @@ export interface FakeAgent {
   sessions: FakeAgentSession[];
   readonly open: number;
   maxOpenByRepoOwner: Map<string, number>;
+  /** Most sessions ever open at once for one review id (more than 1 means a duplicate). */
+  maxOpenByReview: Map<string, number>;
   readonly maxOpen: number;
   setScript(script: AgentScript): void;
   close(): Promise<void>;
@@ -134,6 +136,8 @@ export function startFakeAgent(script: AgentScript = reviewScript()): Promise<Fa
   const sessions: FakeAgentSession[] = [];
   const maxOpenByRepoOwner = new Map<string, number>();
   const openByOwner = new Map<string, number>();
+  const maxOpenByReview = new Map<string, number>();
+  const openByReview = new Map<string, number>();
   let open = 0;
   let maxOpen = 0;
   const live = new Set<AbortController>();
@@ -159,12 +163,16 @@ export function startFakeAgent(script: AgentScript = reviewScript()): Promise<Fa
     const n = (openByOwner.get(owner) ?? 0) + 1;
     openByOwner.set(owner, n);
     maxOpenByRepoOwner.set(owner, Math.max(maxOpenByRepoOwner.get(owner) ?? 0, n));
+    const r = (openByReview.get(body.reviewId) ?? 0) + 1;
+    openByReview.set(body.reviewId, r);
+    maxOpenByReview.set(body.reviewId, Math.max(maxOpenByReview.get(body.reviewId) ?? 0, r));
     let finished = false;
     const finish = () => {
       if (finished) return;
       finished = true;
       open--;
       openByOwner.set(owner, (openByOwner.get(owner) ?? 1) - 1);
+      openByReview.set(body.reviewId, (openByReview.get(body.reviewId) ?? 1) - 1);
       live.delete(ctl);
     };
     const reader = response.body.getReader();
@@ -201,6 +209,7 @@ export function startFakeAgent(script: AgentScript = reviewScript()): Promise<Fa
       return open;
     },
     maxOpenByRepoOwner,
+    maxOpenByReview,
     get maxOpen() {
       return maxOpen;
     },

@@ -1,0 +1,213 @@
+/**
+ * Several service processes on one KV file, through the real server: the slot limit holds across
+ * processes, every review completes once, a killed process's reviews finish on the other, and a
+ * SIGINT-ed process hands its reviews back within seconds. Run with both transports.
+ */
+import assert from "node:assert/strict";
+import { sign } from "@octokit/webhooks-methods";
+import { type AgentScript, sseResponse, startFakeAgent } from "./fakes/agent.ts";
+import { startFakeGitHub } from "./fakes/github.ts";
+import {
+  BACKEND_TOKEN,
+  pullRequestPayload,
+  TRANSPORTS,
+  waitFor,
+  WEBHOOK_SECRET,
+} from "./harness.ts";
+import { type ServiceProcess, spawnService } from "./process.ts";
+
+const sha = (n: number) => n.toString(16).padStart(40, "0");
+
+/** Holds each session `holdMs` (with heartbeats), then one finding and `done`. */
+function slowReview(holdMs: number): AgentScript {
+  return () =>
+    sseResponse([
+      { comment: "hb", delayMs: holdMs / 2 },
+      { comment: "hb", delayMs: holdMs / 2 },
+      {
+        event: "finding",
+        data: {
+          severity: "info",
+          file_path: "src/app.ts",
+          line_number: 1,
+          title: "note",
+          description: "d",
+          agent_type: "style",
+        },
+      },
+      { event: "done", data: {} },
+    ]);
+}
+
+async function setup(transport: string, holdMs: number) {
+  const dir = await Deno.makeTempDir({ prefix: "reviews-kv-" });
+  const github = await startFakeGitHub();
+  const agent = await startFakeAgent(slowReview(holdMs));
+  const env = {
+    KV_PATH: `${dir}/kv.sqlite3`,
+    GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    GITHUB_TOKEN: "t",
+    GITHUB_API_URL: github.url,
+    AGENT_URL: agent.url,
+    AGENT_TOKEN: "a",
+    BACKEND_AUTH_TOKEN: BACKEND_TOKEN,
+    QUEUE_TRANSPORT: transport,
+    QUEUE_POLL_MS: "100",
+    LEASE_MS: "1500",
+    SWEEP_INTERVAL_MS: "300",
+    RETRY_BASE_DELAY_MS: "50",
+    AGENT_IDLE_TIMEOUT_MS: "5000",
+  };
+  const processes: ServiceProcess[] = [];
+  return {
+    github,
+    agent,
+    env,
+    processes,
+    async spawn(options?: { viaTask?: boolean }) {
+      const p = await spawnService(env, options);
+      processes.push(p);
+      return p;
+    },
+    async close() {
+      await Promise.all(processes.map((p) => p.stop("SIGKILL")));
+      await agent.close();
+      await github.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+async function sendPull(
+  url: string,
+  github: Awaited<ReturnType<typeof startFakeGitHub>>,
+  ownerId: number,
+  number: number,
+): Promise<string> {
+  github.setPull({ owner: `owner${ownerId}`, repo: "service", number, headSha: sha(number) });
+  const body = JSON.stringify(pullRequestPayload({ ownerId, number, headSha: sha(number) }));
+  const res = await fetch(`${url}/webhooks/github`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-github-event": "pull_request",
+      "x-github-delivery": crypto.randomUUID(),
+      "x-hub-signature-256": await sign(WEBHOOK_SECRET, body),
+    },
+    body,
+  });
+  const json = await res.json();
+  assert.equal(res.status, 202, JSON.stringify(json));
+  return json.reviewId;
+}
+
+async function getJson(url: string, path: string) {
+  const res = await fetch(`${url}${path}`, {
+    headers: { authorization: `Bearer ${BACKEND_TOKEN}` },
+  });
+  return await res.json();
+}
+
+async function allDone(url: string, ids: string[], timeoutMs: number) {
+  return await waitFor(`${ids.length} reviews to finish`, async () => {
+    const reviews = await Promise.all(ids.map((id) => getJson(url, `/reviews/${id}`)));
+    return reviews.every((r) => ["completed", "failed", "cancelled"].includes(r.status))
+      ? reviews
+      : undefined;
+  }, timeoutMs);
+}
+
+for (const transport of TRANSPORTS) {
+  Deno.test({
+    name: `[${transport}] two processes on one KV file: 40 reviews for 3 owners, then kill -9`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const env = await setup(transport, 300);
+      try {
+        const [a, b] = [await env.spawn(), await env.spawn()];
+        const ids: string[] = [];
+        for (let i = 0; i < 40; i++) {
+          const target = i % 2 === 0 ? a : b;
+          ids.push(await sendPull(target.url, env.github, 1000 + (i % 3), 100 + i));
+        }
+        const reviews = await allDone(a.url, ids, 60_000);
+        assert.deepEqual(reviews.filter((r) => r.status !== "completed"), []);
+        for (const owner of [1000, 1001, 1002]) {
+          assert.ok((env.agent.maxOpenByRepoOwner.get(`owner${owner}`) ?? 0) <= 4);
+        }
+        const duplicates = [...env.agent.maxOpenByReview.values()].filter((n) => n > 1).length;
+        assert.equal(duplicates, 0);
+        assert.equal(env.agent.sessions.length, 40);
+        assert.equal(env.github.comments.length, 40);
+        console.log(
+          `[${transport}] 40 reviews: max per owner ${
+            JSON.stringify(Object.fromEntries(env.agent.maxOpenByRepoOwner))
+          }, sessions ${env.agent.sessions.length}, duplicates ${duplicates}`,
+        );
+
+        // kill -9 one process while it streams agent sessions.
+        env.agent.setScript(slowReview(2_000));
+        const more: string[] = [];
+        for (let i = 0; i < 12; i++) {
+          more.push(await sendPull(a.url, env.github, 1000 + (i % 3), 200 + i));
+        }
+        await waitFor("sessions running on process A", async () => {
+          const rs = await Promise.all(more.map((id) => getJson(b.url, `/reviews/${id}`)));
+          const onA = rs.filter((r) =>
+            r.status === "running" && String(r.lease?.instance).includes(`-${a.pid}-`)
+          );
+          return onA.length >= 3 ? true : undefined;
+        }, 10_000);
+        await a.stop("SIGKILL");
+        const finished = await allDone(b.url, more, 60_000);
+        assert.deepEqual(finished.filter((r) => r.status !== "completed"), []);
+        const recovered = finished.filter((r) => r.attempts > 1).length;
+        assert.ok(recovered >= 3, `recovered ${recovered}`);
+        for (const owner of [1000, 1001, 1002]) {
+          const usage = await getJson(b.url, `/owners/org/${owner}`);
+          assert.deepEqual([usage.active, usage.pending], [0, 0]);
+          assert.ok((env.agent.maxOpenByRepoOwner.get(`owner${owner}`) ?? 0) <= 4);
+        }
+        assert.equal([...env.agent.maxOpenByReview.values()].filter((n) => n > 1).length, 0);
+        console.log(`[${transport}] kill -9: ${recovered} reviews recovered on the other process`);
+      } finally {
+        await env.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `[${transport}] SIGINT hands running reviews back and another process completes them`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const env = await setup(transport, 3_000);
+      try {
+        const a = await env.spawn({ viaTask: true });
+        const ids: string[] = [];
+        for (let i = 0; i < 4; i++) ids.push(await sendPull(a.url, env.github, 3000, 300 + i));
+        await waitFor("four sessions open", () => env.agent.open === 4 ? true : undefined, 10_000);
+        const b = await env.spawn();
+        const t0 = Date.now();
+        const status = await a.stop("SIGINT");
+        const exitMs = Date.now() - t0;
+        assert.equal(status.code, 0);
+        assert.ok(exitMs < 5_000, `exit took ${exitMs} ms`);
+        const reviews = await allDone(b.url, ids, 30_000);
+        assert.deepEqual(reviews.map((r) => [r.status, r.attempts, r.handBacks]), [
+          ["completed", 1, 1],
+          ["completed", 1, 1],
+          ["completed", 1, 1],
+          ["completed", 1, 1],
+        ]);
+        const stopped = a.logs.find((l) => l.message === "stopped");
+        console.log(
+          `[${transport}] SIGINT: exited in ${exitMs} ms, hand-back ${stopped?.handBackMs} ms`,
+        );
+      } finally {
+        await env.close();
+      }
+    },
+  });
+}
