@@ -93,8 +93,9 @@ export function createWorker(getDeps: () => ReviewDeps, options: WorkerOptions):
   }
 
   function kick(dispatched: Dispatch[]) {
+    const fastPath = getDeps().config.FAST_PATH;
     for (const d of dispatched) {
-      if (d.delayMs > 0) continue;
+      if (!fastPath || d.delayMs > 0) continue;
       handle({ type: "run_review", reviewId: d.reviewId, token: d.token }).catch((error) => {
         if (!stopping) {
           log("warn", "fast-path dispatch failed; the queue message remains", {

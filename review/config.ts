@@ -33,6 +33,7 @@ export const ConfigSchema = z.object({
   MAX_DIFF_BYTES: int(1024).default(2 * 1024 * 1024),
   QUEUE_TRANSPORT: z.enum(["auto", "kv-queue", "kv-table"]).default("auto"),
   QUEUE_POLL_MS: int(10).default(1_000),
+  FAST_PATH: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
   API_URL: url("API_URL").optional(),
   INTERNAL_API_SECRET: optionalString,
 });

@@ -132,6 +132,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     AGENT_IDLE_TIMEOUT_MS: "2000",
     LEASE_MS: "3000",
     SWEEP_INTERVAL_MS: "60000",
+    // Every dispatch goes through the transport under test, not the same-process fast path.
+    FAST_PATH: "false",
     ...options.env,
   });
   const logs: Harness["logs"] = [];
