@@ -7,6 +7,8 @@ export interface FakeAgentSession {
   body: AgentSessionRequest;
   headers: Headers;
   index: number;
+  /** `Date.now()` when the request arrived. */
+  receivedAt: number;
 }
 
 export interface ScriptControl {
@@ -147,8 +149,9 @@ export function startFakeAgent(script: AgentScript = reviewScript()): Promise<Fa
     if (req.method !== "POST" || url.pathname !== "/sessions") {
       return new Response("not found", { status: 404 });
     }
+    const receivedAt = Date.now();
     const body = await req.json() as AgentSessionRequest;
-    const session = { body, headers: req.headers, index: sessions.length };
+    const session = { body, headers: req.headers, index: sessions.length, receivedAt };
     sessions.push(session);
     const ctl = new AbortController();
     live.add(ctl);
