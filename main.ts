@@ -121,7 +121,13 @@ async function main() {
     Deno.exit(2);
   }
   const log = consoleLogger();
+  // `deno task dev` keeps its KV file under .data/ unless KV_PATH says otherwise.
+  if (Deno.args.includes("--dev") && !config.KV_PATH) {
+    await Deno.mkdir(".data", { recursive: true });
+    config = { ...config, KV_PATH: ".data/kv.sqlite3" };
+  }
   const kv = await Deno.openKv(config.KV_PATH);
+  log("info", "KV opened", { path: config.KV_PATH ?? "Deno's default" });
   const service = await startService({ config, kv, log });
   log("info", "queue transport selected", {
     transport: service.transport.name,
