@@ -122,6 +122,8 @@ export function renewLease(
 }
 
 const FINDINGS_PER_COMMIT = 100;
+/** Deno KV caps an atomic operation's total size; stay well below it. */
+const BYTES_PER_COMMIT = 400_000;
 
 /**
  * Stores findings under `["findings", reviewId, i]`, in several commits when there are many, so
@@ -133,13 +135,26 @@ const FINDINGS_PER_COMMIT = 100;
  * ```
  */
 export async function storeFindings(kv: Deno.Kv, reviewId: string, findings: Finding[]) {
-  for (let start = 0; start < findings.length; start += FINDINGS_PER_COMMIT) {
-    const op = kv.atomic();
-    findings.slice(start, start + FINDINGS_PER_COMMIT).forEach((f, i) => {
-      op.set(keys.finding(reviewId, start + i), f);
-    });
-    await withLockRetry(() => op.commit());
+  const encoder = new TextEncoder();
+  let op = kv.atomic();
+  let count = 0;
+  let bytes = 0;
+  const flush = async () => {
+    if (count === 0) return;
+    const batch = op;
+    await withLockRetry(() => batch.commit());
+    op = kv.atomic();
+    count = 0;
+    bytes = 0;
+  };
+  for (const [i, finding] of findings.entries()) {
+    const size = encoder.encode(JSON.stringify(finding)).length;
+    if (count >= FINDINGS_PER_COMMIT || bytes + size > BYTES_PER_COMMIT) await flush();
+    op.set(keys.finding(reviewId, i), finding);
+    count++;
+    bytes += size;
   }
+  await flush();
 }
 
 async function transition(

@@ -29,8 +29,8 @@ export async function getReview(kv: Deno.Kv, id: string): Promise<ReviewRecord |
  */
 export async function getFindings(kv: Deno.Kv, id: string, count: number): Promise<Finding[]> {
   if (count === 0) return [];
-  const entries = await Array.fromAsync(
-    kv.list<Finding>({ prefix: keys.findingsOf(id) }, { limit: count }),
+  const entries = await withLockRetry(() =>
+    Array.fromAsync(kv.list<Finding>({ prefix: keys.findingsOf(id) }, { limit: count }))
   );
   return entries.map((e) => e.value);
 }

@@ -5,6 +5,10 @@
  */
 import { z } from "zod";
 import type { ReviewRecord } from "../kv/records.ts";
+import { jsonBytes } from "./text.ts";
+
+/** `sessionInput` (prompt included) is kept in the review record, which must stay under 64 KiB. */
+export const MAX_SESSION_INPUT_BYTES = 24 * 1024;
 
 /** Body of `POST /review`. Unknown `sessionInput` fields are passed through to the agent. */
 export const CreateReviewBodySchema = z.object({
@@ -22,9 +26,12 @@ export const CreateReviewBodySchema = z.object({
   sessionInput: z.object({
     githubRepo: z.string().regex(/^[^/\s]+\/[^/\s]+$/, "githubRepo must be owner/name"),
     pullNumber: z.number().int().positive(),
-    prompt: z.string().max(100_000).optional(),
+    prompt: z.string().optional(),
     model: z.string().max(200).optional(),
-  }).passthrough(),
+  }).passthrough().refine((input) => jsonBytes(input) <= MAX_SESSION_INPUT_BYTES, {
+    message:
+      `sessionInput (prompt included) must be at most ${MAX_SESSION_INPUT_BYTES} bytes of JSON`,
+  }),
 });
 /** A validated `POST /review` body. */
 export type CreateReviewBody = z.infer<typeof CreateReviewBodySchema>;

@@ -5,6 +5,7 @@
  */
 import type { Finding, Severity } from "../kv/records.ts";
 import type { AgentFinding } from "./agent_events.ts";
+import { truncateUtf8 } from "./text.ts";
 
 const SEVERITY_MAP: Record<AgentFinding["severity"], Severity> = {
   critical: "critical",
@@ -27,8 +28,17 @@ export function mapAgentSeverity(severity: AgentFinding["severity"]): Severity {
   return SEVERITY_MAP[severity];
 }
 
+/** Byte bounds per stored field: a finding always fits one KV value (64 KiB). */
+const MAX_BYTES = {
+  file_path: 1024,
+  title: 1024,
+  description: 16_384,
+  suggestion: 8_192,
+  agent_type: 256,
+};
+
 /**
- * Maps an agent finding to a stored finding.
+ * Maps an agent finding to a stored finding (long fields cut to fit one KV value).
  *
  * @example
  * ```ts
@@ -39,13 +49,15 @@ export function mapAgentSeverity(severity: AgentFinding["severity"]): Severity {
 export function mapAgentFinding(finding: AgentFinding): Finding {
   const mapped: Finding = {
     severity: mapAgentSeverity(finding.severity),
-    file_path: finding.file_path,
+    file_path: truncateUtf8(finding.file_path, MAX_BYTES.file_path),
     line_start: finding.line_number,
-    title: finding.title,
-    description: finding.description,
-    agent_type: finding.agent_type,
+    title: truncateUtf8(finding.title, MAX_BYTES.title),
+    description: truncateUtf8(finding.description, MAX_BYTES.description),
+    agent_type: truncateUtf8(finding.agent_type, MAX_BYTES.agent_type),
   };
-  if (finding.suggestion !== undefined) mapped.suggestion = finding.suggestion;
+  if (finding.suggestion !== undefined) {
+    mapped.suggestion = truncateUtf8(finding.suggestion, MAX_BYTES.suggestion);
+  }
   return mapped;
 }
 

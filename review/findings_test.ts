@@ -41,3 +41,17 @@ Deno.test("countBySeverity counts every stored severity", () => {
   ]);
   assert.deepEqual(counts, { critical: 1, high: 0, medium: 2, low: 0, info: 0 });
 });
+
+Deno.test("a finding with huge fields still fits one KV value", () => {
+  const huge = "😀".repeat(20_000);
+  const mapped = mapAgentFinding({
+    severity: "info",
+    file_path: huge,
+    line_number: 1,
+    title: huge,
+    description: huge,
+    suggestion: huge,
+    agent_type: huge,
+  });
+  assert.ok(new TextEncoder().encode(JSON.stringify(mapped)).length < 60_000);
+});

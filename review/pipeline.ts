@@ -22,6 +22,11 @@ import { type ReviewDeps, txnContext } from "./deps.ts";
 import { AttemptAborted, ReviewError } from "./errors.ts";
 import { mapAgentFinding } from "./findings.ts";
 import { filesFromDiff, truncateDiff } from "./github.ts";
+import { truncateUtf8 } from "./text.ts";
+
+/** Bounds of text kept in the review record (which must stay under 64 KiB). */
+const MAX_SUMMARY_BYTES = 16_384;
+const MAX_ERROR_BYTES = 2_048;
 
 /**
  * Runs the attempt of a review that {@link startAttempt} just moved to `running`. Never throws:
@@ -64,7 +69,8 @@ export async function runAttempt(
 }
 
 async function end(deps: ReviewDeps, id: string, leaseToken: string, outcome: Outcome) {
-  const t = await finishAttempt(txnContext(deps), id, leaseToken, outcome);
+  const errorMessage = outcome.errorMessage && truncateUtf8(outcome.errorMessage, MAX_ERROR_BYTES);
+  const t = await finishAttempt(txnContext(deps), id, leaseToken, { ...outcome, errorMessage });
   if (t) {
     deps.notify(t.review);
     deps.afterDispatch(t.dispatched);
@@ -142,7 +148,9 @@ async function produceResult(
   return await updateRunning(deps.kv, review.id, leaseToken, (r) => ({
     ...r,
     sessionId: result.sessionId ?? r.sessionId,
-    summary: result.summary,
+    summary: result.summary === undefined
+      ? undefined
+      : truncateUtf8(result.summary, MAX_SUMMARY_BYTES),
     findingCount: findings.length,
     skippedEvents: result.skippedEvents,
     resultStored: true,
@@ -218,7 +226,8 @@ async function handleFailure(
   }
   if (failure.retryable && review.attempts < deps.config.MAX_ATTEMPTS) {
     const delay = retryDelayMs(deps.config.RETRY_BASE_DELAY_MS, review.attempts);
-    const t = await scheduleRetry(ctx, review.id, leaseToken, failure.message, delay);
+    const message = truncateUtf8(failure.message, MAX_ERROR_BYTES);
+    const t = await scheduleRetry(ctx, review.id, leaseToken, message, delay);
     if (t) {
       deps.log("warn", "attempt failed; retrying", {
         reviewId: review.id,

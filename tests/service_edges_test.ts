@@ -201,3 +201,43 @@ Deno.test("the status callback receives every status change with the internal se
     await backend.shutdown();
   }
 });
+
+Deno.test("POST /review refuses a sessionInput that would not fit a KV value, and stores nothing", async () => {
+  const h = await startHarness();
+  try {
+    const res = await h.api("POST", "/review", {
+      reviewId: "too-big",
+      authToken: "t",
+      owner: { type: "org", id: "1" },
+      sessionInput: { githubRepo: "o/r", pullNumber: 1, prompt: "😀".repeat(10_000) },
+    });
+    assert.equal(res.status, 400);
+    assert.match(String(res.body.error), /sessionInput/);
+    assert.equal((await h.api("GET", "/reviews/too-big")).status, 404);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("an agent summary and error message of any size still fit the review record", async () => {
+  const huge = "😀".repeat(30_000);
+  const h = await startHarness({
+    script: (s) =>
+      s.body.pullNumber === 1
+        ? sseResponse([{ event: "summary", data: { text: huge.slice(0, 20_000) } }, {
+          event: "done",
+          data: {},
+        }])
+        : sseResponse([{ event: "error", data: { message: huge.slice(0, 10_000) } }]),
+  });
+  try {
+    const a = await h.waitForStatus(await openPull(h, 17, 1), ["completed", "failed"]);
+    assert.equal(a.status, "completed", a.errorMessage);
+    assert.ok(new TextEncoder().encode(a.summary).length <= 16_384);
+    const b = await h.waitForStatus(await openPull(h, 17, 2), ["completed", "failed"]);
+    assert.equal(b.status, "failed");
+    assert.ok(new TextEncoder().encode(b.errorMessage).length <= 2_048);
+  } finally {
+    await h.close();
+  }
+});
