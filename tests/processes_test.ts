@@ -120,8 +120,6 @@ async function allDone(url: string, ids: string[], timeoutMs: number) {
 for (const transport of TRANSPORTS) {
   Deno.test({
     name: `[${transport}] two processes on one KV file: 40 reviews for 3 owners, then kill -9`,
-    sanitizeResources: false,
-    sanitizeOps: false,
     async fn() {
       const env = await setup(transport, 300);
       try {
@@ -181,8 +179,6 @@ for (const transport of TRANSPORTS) {
 
   Deno.test({
     name: `[${transport}] SIGINT hands running reviews back and another process completes them`,
-    sanitizeResources: false,
-    sanitizeOps: false,
     async fn() {
       const env = await setup(transport, 3_000);
       try {
