@@ -5,11 +5,10 @@
  *   deno run -A bench/dispatch_latency.ts [reviews=100]
  */
 import { sseResponse } from "../tests/fakes/agent.ts";
-import { pullRequestPayload, startHarness, TRANSPORTS } from "../tests/harness.ts";
+import { pullRequestPayload, sha, startHarness, TRANSPORTS } from "../tests/harness.ts";
 import { describe } from "./stats.ts";
 
 const N = Number(Deno.args[0] ?? 100);
-const sha = (n: number) => n.toString(16).padStart(40, "0");
 
 for (const transport of TRANSPORTS) {
   for (const fastPath of [false, true]) {

@@ -7,7 +7,7 @@
 import { sign } from "@octokit/webhooks-methods";
 import { sseResponse, startFakeAgent } from "../tests/fakes/agent.ts";
 import { startFakeGitHub } from "../tests/fakes/github.ts";
-import { pullRequestPayload, WEBHOOK_SECRET } from "../tests/harness.ts";
+import { pullRequestPayload, sha, WEBHOOK_SECRET } from "../tests/harness.ts";
 import { spawnService } from "../tests/process.ts";
 import { describe } from "./stats.ts";
 
@@ -15,7 +15,6 @@ const TOTAL = Number(Deno.args[0] ?? 2000);
 const CONCURRENCY = Number(Deno.args[1] ?? 32);
 const TRANSPORT = Deno.args[2] ?? "kv-queue";
 const OWNERS = 50;
-const sha = (n: number) => n.toString(16).padStart(40, "0");
 
 const dir = await Deno.makeTempDir();
 const github = await startFakeGitHub();

@@ -42,6 +42,23 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   fc.record({ op: fc.constant("expire" as const) }),
 );
 
+/** A new pending review; `over` sets what the test cares about. */
+function pendingReview(over: Partial<ReviewRecord> & Pick<ReviewRecord, "id">): ReviewRecord {
+  return {
+    source: "api",
+    owner: { type: "user", id: "1" },
+    repo: "o/r",
+    pullNumber: 1,
+    status: "pending",
+    attempts: 0,
+    handBacks: 0,
+    createdAt: 1,
+    findingCount: 0,
+    skippedEvents: 0,
+    ...over,
+  };
+}
+
 async function allReviews(kv: Deno.Kv): Promise<ReviewRecord[]> {
   const entries = await Array.fromAsync(kv.list<ReviewRecord>({ prefix: ["reviews"] }));
   return entries.map((e) => e.value);
@@ -93,20 +110,19 @@ Deno.test("slot bookkeeping holds under any sequence of operations", async () =>
           const pick = <T>(list: T[], i: number) => list.length ? list[i % list.length] : undefined;
           if (c.op === "create") {
             const owner = OWNERS[c.owner];
-            await createReview(ctx(), {
-              id: `r${n++}`,
-              source: "webhook",
-              owner: { ...owner },
-              repo: `${owner.type}${owner.id}/repo`,
-              pullNumber: c.pr,
-              headSha: `${c.head}`.repeat(40),
-              status: "pending",
-              attempts: 0,
-              handBacks: 0,
-              createdAt: now++,
-              findingCount: 0,
-              skippedEvents: 0,
-            }, { supersede: true });
+            await createReview(
+              ctx(),
+              pendingReview({
+                id: `r${n++}`,
+                source: "webhook",
+                owner: { ...owner },
+                repo: `${owner.type}${owner.id}/repo`,
+                pullNumber: c.pr,
+                headSha: `${c.head}`.repeat(40),
+                createdAt: now++,
+              }),
+              { supersede: true },
+            );
           } else if (c.op === "expire") {
             now += 1_000_000;
             await recoverStalled(ctx(), { maxAttempts: 2, overdueMs: 500_000 });
@@ -152,19 +168,16 @@ Deno.test("a pending line is served first in, first out", async () => {
     const ctx = (): TxnContext => ({ kv, now: now++, limit: 1, enqueue: (_o, d) => sent.push(d) });
     const owner = { type: "org" as const, id: "9" };
     for (let i = 0; i < 5; i++) {
-      await createReview(ctx(), {
-        id: `r${i}`,
-        source: "api",
-        owner,
-        repo: "o/r",
-        pullNumber: i + 1,
-        status: "pending",
-        attempts: 0,
-        handBacks: 0,
-        createdAt: now++,
-        findingCount: 0,
-        skippedEvents: 0,
-      }, { supersede: false });
+      await createReview(
+        ctx(),
+        pendingReview({
+          id: `r${i}`,
+          owner,
+          pullNumber: i + 1,
+          createdAt: now++,
+        }),
+        { supersede: false },
+      );
     }
     const order: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -187,19 +200,7 @@ Deno.test("repeated hand-backs end the review as interrupted", async () => {
   try {
     const sent: Dispatch[] = [];
     const ctx = (): TxnContext => ({ kv, now: 1, limit: 4, enqueue: (_o, d) => sent.push(d) });
-    await createReview(ctx(), {
-      id: "r",
-      source: "api",
-      owner: { type: "user", id: "1" },
-      repo: "o/r",
-      pullNumber: 1,
-      status: "pending",
-      attempts: 0,
-      handBacks: 0,
-      createdAt: 1,
-      findingCount: 0,
-      skippedEvents: 0,
-    }, { supersede: false });
+    await createReview(ctx(), pendingReview({ id: "r" }), { supersede: false });
     let last: ReviewRecord | undefined;
     for (let i = 0; i < 4; i++) {
       const started = await startAttempt(kv, sent.at(-1)!, { instance: "t", leaseMs: 1, now: 1 });

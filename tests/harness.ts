@@ -18,6 +18,9 @@ export type TransportChoice = typeof TRANSPORTS[number];
 
 type Example = { name: string; examples: Record<string, unknown>[] };
 
+/** A 40-character hex sha made from a number (distinct heads in tests). */
+export const sha = (n: number): string => n.toString(16).padStart(40, "0");
+
 /** A real `pull_request` example payload from `@octokit/webhooks-examples`. */
 export function examplePayload(action: string): Record<string, unknown> {
   const group = (examples as unknown as Example[]).find((e) => e.name === "pull_request")!;
@@ -83,6 +86,12 @@ export interface Harness {
     token?: string | null,
   ): Promise<{ status: number; body: Record<string, unknown> }>;
   review(id: string): Promise<ReviewRecord & { findings?: unknown[] }>;
+  /** Sets the PR on the fake GitHub and sends its signed `opened` (or given action) webhook. */
+  openPull(
+    ownerId: number,
+    number: number,
+    headSha?: string,
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
   waitForStatus(
     id: string,
     statuses: string[],
@@ -193,6 +202,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       if (res.status !== 200) throw new Error(`GET /reviews/${id} answered ${res.status}`);
       return res.body as unknown as ReviewRecord;
     },
+    openPull(ownerId, number, headSha = sha(number)) {
+      github.setPull({ owner: `owner${ownerId}`, repo: "service", number, headSha });
+      return harness.sendWebhook("pull_request", pullRequestPayload({ ownerId, number, headSha }));
+    },
     waitForStatus(id, statuses, timeoutMs = 10_000) {
       return waitFor(`review ${id} to be ${statuses.join("|")}`, async () => {
         const r = await harness.review(id);
@@ -209,4 +222,23 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
   };
   return harness;
+}
+
+/** Declares one test per transport: the same assertions against each. */
+export function transportSuite(name: string, fn: (transport: TransportChoice) => Promise<void>) {
+  for (const transport of TRANSPORTS) Deno.test(`[${transport}] ${name}`, () => fn(transport));
+}
+
+/** Runs `fn` against a fresh harness on `transport` and always closes it. */
+export async function withHarness(
+  transport: TransportChoice,
+  options: Omit<HarnessOptions, "transport">,
+  fn: (h: Harness) => Promise<void>,
+) {
+  const h = await startHarness({ ...options, transport });
+  try {
+    await fn(h);
+  } finally {
+    await h.close();
+  }
 }

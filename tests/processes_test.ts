@@ -10,13 +10,12 @@ import { startFakeGitHub } from "./fakes/github.ts";
 import {
   BACKEND_TOKEN,
   pullRequestPayload,
+  sha,
   TRANSPORTS,
   waitFor,
   WEBHOOK_SECRET,
 } from "./harness.ts";
 import { type ServiceProcess, spawnService } from "./process.ts";
-
-const sha = (n: number) => n.toString(16).padStart(40, "0");
 
 /** Holds each session `holdMs` (with heartbeats), then one finding and `done`. */
 function slowReview(holdMs: number): AgentScript {

@@ -6,39 +6,17 @@ import assert from "node:assert/strict";
 import { sseResponse } from "./fakes/agent.ts";
 import {
   type Harness,
-  type HarnessOptions,
   pullRequestPayload,
+  sha,
   startHarness,
-  type TransportChoice,
-  TRANSPORTS,
+  transportSuite as suite,
   waitFor,
+  withHarness,
 } from "./harness.ts";
 
-const sha = (n: number) => n.toString(16).padStart(40, "0");
-
-function suite(name: string, fn: (transport: TransportChoice) => Promise<void>) {
-  for (const transport of TRANSPORTS) Deno.test(`[${transport}] ${name}`, () => fn(transport));
-}
-
-async function withHarness(
-  transport: TransportChoice,
-  options: Omit<HarnessOptions, "transport">,
-  fn: (h: Harness) => Promise<void>,
-) {
-  const h = await startHarness({ ...options, transport });
-  try {
-    await fn(h);
-  } finally {
-    await h.close();
-  }
-}
-
-async function openPull(h: Harness, ownerId: number, number: number, headSha = sha(number)) {
-  h.github.setPull({ owner: `owner${ownerId}`, repo: "service", number, headSha });
-  const res = await h.sendWebhook(
-    "pull_request",
-    pullRequestPayload({ ownerId, number, headSha }),
-  );
+/** Opens a PR and returns the id of the review its webhook created. */
+async function openPull(h: Harness, ownerId: number, number: number, headSha?: string) {
+  const res = await h.openPull(ownerId, number, headSha);
   assert.equal(res.status, 202);
   return res.body.reviewId as string;
 }

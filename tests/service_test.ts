@@ -5,50 +5,18 @@
 import assert from "node:assert/strict";
 import { sseResponse } from "./fakes/agent.ts";
 import {
-  type Harness,
-  type HarnessOptions,
   pullRequestPayload,
-  startHarness,
-  type TransportChoice,
-  TRANSPORTS,
+  sha,
+  transportSuite as suite,
   waitFor,
+  withHarness,
 } from "./harness.ts";
-
-const sha = (n: number) => n.toString(16).padStart(40, "0");
-
-function suite(
-  name: string,
-  fn: (transport: TransportChoice) => Promise<void>,
-) {
-  for (const transport of TRANSPORTS) {
-    Deno.test(`[${transport}] ${name}`, () => fn(transport));
-  }
-}
-
-async function withHarness(
-  transport: TransportChoice,
-  options: Omit<HarnessOptions, "transport">,
-  fn: (h: Harness) => Promise<void>,
-) {
-  const h = await startHarness({ ...options, transport });
-  try {
-    await fn(h);
-  } finally {
-    await h.close();
-  }
-}
-
-async function openPull(h: Harness, ownerId: number, number: number, headSha = sha(number)) {
-  const payload = pullRequestPayload({ ownerId, number, headSha });
-  h.github.setPull({ owner: `owner${ownerId}`, repo: "service", number, headSha });
-  return await h.sendWebhook("pull_request", payload);
-}
 
 suite(
   "a signed webhook becomes a completed review with a comment on the PR",
   (transport) =>
     withHarness(transport, {}, async (h) => {
-      const res = await openPull(h, 101, 7);
+      const res = await h.openPull(101, 7);
       assert.equal(res.status, 202);
       const id = res.body.reviewId as string;
       const done = await h.waitForStatus(id, ["completed", "failed"]);
@@ -93,12 +61,12 @@ suite(
         }),
     }, async (h) => {
       const ids: string[] = [];
-      for (let n = 1; n <= 10; n++) ids.push((await openPull(h, 201, n)).body.reviewId as string);
+      for (let n = 1; n <= 10; n++) ids.push((await h.openPull(201, n)).body.reviewId as string);
       await waitFor("four sessions open", () => h.agent.open === 4 ? true : undefined);
       const usage = await h.api("GET", "/owners/org/201");
       assert.deepEqual([usage.body.active, usage.body.pending], [4, 6]);
       // Owner 202 gets a slot at once although owner 201 has six waiting.
-      const other = (await openPull(h, 202, 1)).body.reviewId as string;
+      const other = (await h.openPull(202, 1)).body.reviewId as string;
       assert.equal((await h.waitForStatus(other, ["completed"], 5_000)).status, "completed");
       release();
       for (const id of ids) {
@@ -194,7 +162,7 @@ suite(
             data: {},
           }]),
     }, async (h) => {
-      const id = (await openPull(h, 501, 1)).body.reviewId as string;
+      const id = (await h.openPull(501, 1)).body.reviewId as string;
       const done = await h.waitForStatus(id, ["completed", "failed"]);
       assert.equal(done.status, "completed", done.errorMessage);
       assert.equal(done.attempts, 2);
@@ -212,7 +180,7 @@ suite(
     withHarness(transport, {
       script: () => sseResponse([{ event: "error", data: { message: "model refused the diff" } }]),
     }, async (h) => {
-      const id = (await openPull(h, 601, 1)).body.reviewId as string;
+      const id = (await h.openPull(601, 1)).body.reviewId as string;
       const done = await h.waitForStatus(id, ["completed", "failed"]);
       assert.equal(done.status, "failed");
       assert.equal(done.errorMessage, "model refused the diff");
@@ -231,7 +199,7 @@ suite(
       env: { MAX_ATTEMPTS: "2" },
       script: () => new Response("down", { status: 502 }),
     }, async (h) => {
-      const id = (await openPull(h, 602, 1)).body.reviewId as string;
+      const id = (await h.openPull(602, 1)).body.reviewId as string;
       const done = await h.waitForStatus(id, ["failed"]);
       assert.equal(done.attempts, 2);
       assert.match(done.errorMessage ?? "", /502/);
@@ -251,7 +219,7 @@ suite("a synchronize push supersedes the running review of the PR", (transport) 
         },
       ),
   }, async (h) => {
-    const first = (await openPull(h, 701, 9, sha(1))).body.reviewId as string;
+    const first = (await h.openPull(701, 9, sha(1))).body.reviewId as string;
     await h.waitForStatus(first, ["running"]);
     await waitFor("first session open", () => h.agent.open === 1 ? true : undefined);
     h.github.setPull({ owner: "owner701", repo: "service", number: 9, headSha: sha(2) });
@@ -275,9 +243,9 @@ suite(
   "a later head of the same PR updates the comment in place",
   (transport) =>
     withHarness(transport, {}, async (h) => {
-      const a = (await openPull(h, 702, 4, sha(10))).body.reviewId as string;
+      const a = (await h.openPull(702, 4, sha(10))).body.reviewId as string;
       await h.waitForStatus(a, ["completed"]);
-      const b = (await openPull(h, 702, 4, sha(11))).body.reviewId as string;
+      const b = (await h.openPull(702, 4, sha(11))).body.reviewId as string;
       const done = await h.waitForStatus(b, ["completed"]);
       assert.equal(h.github.comments.length, 1);
       assert.equal(h.github.comments[0].updatedCount, 1);
@@ -296,9 +264,9 @@ suite("cancel: a pending review never runs, a running one is aborted and frees i
     script: (s) =>
       sseResponse([{ event: "done", data: {} }], { holdUntil: s.index === 0 ? gate : undefined }),
   }, async (h) => {
-    const running = (await openPull(h, 801, 1)).body.reviewId as string;
-    const pending = (await openPull(h, 801, 2)).body.reviewId as string;
-    const third = (await openPull(h, 801, 3)).body.reviewId as string;
+    const running = (await h.openPull(801, 1)).body.reviewId as string;
+    const pending = (await h.openPull(801, 2)).body.reviewId as string;
+    const third = (await h.openPull(801, 3)).body.reviewId as string;
     await h.waitForStatus(running, ["running"]);
     assert.equal((await h.review(pending)).status, "pending");
     const c1 = await h.api("POST", `/reviews/${pending}/cancel`, { reason: "not needed" });
@@ -373,7 +341,7 @@ suite("hundreds of findings are stored and returned whole", (transport) =>
         { event: "done", data: {} },
       ]),
   }, async (h) => {
-    const id = (await openPull(h, 901, 1)).body.reviewId as string;
+    const id = (await h.openPull(901, 1)).body.reviewId as string;
     const done = await h.waitForStatus(id, ["completed", "failed"], 15_000);
     assert.equal(done.status, "completed", done.errorMessage);
     assert.equal((done.findings as unknown[]).length, 300);
