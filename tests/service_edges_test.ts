@@ -3,7 +3,7 @@
  * moved or closed PRs, limits and disabled routes, paging, the status callback.
  */
 import assert from "node:assert/strict";
-import { sseResponse } from "./fakes/agent.ts";
+import { holdFirstSession, sseResponse } from "./fakes/agent.ts";
 import {
   type Harness,
   pullRequestPayload,
@@ -79,13 +79,8 @@ suite("a head that moved on before the run supersedes the review; a closed PR ca
   }));
 
 suite("a push supersedes a pending review, which never runs", (transport) => {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => release = r);
-  return withHarness(transport, {
-    env: { MAX_CONCURRENT_PER_OWNER: "1" },
-    script: (s) =>
-      sseResponse([{ event: "done", data: {} }], { holdUntil: s.index === 0 ? gate : undefined }),
-  }, async (h) => {
+  const { script, release } = holdFirstSession();
+  return withHarness(transport, { env: { MAX_CONCURRENT_PER_OWNER: "1" }, script }, async (h) => {
     const blocker = await openPull(h, 14, 1);
     await waitFor("blocker running", () => h.agent.open === 1 ? true : undefined);
     const old = await openPull(h, 14, 2, sha(20));

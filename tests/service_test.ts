@@ -3,7 +3,7 @@
  * assertions.
  */
 import assert from "node:assert/strict";
-import { sseResponse } from "./fakes/agent.ts";
+import { holdFirstSession, sseResponse } from "./fakes/agent.ts";
 import {
   pullRequestPayload,
   sha,
@@ -208,17 +208,11 @@ suite(
 );
 
 suite("a synchronize push supersedes the running review of the PR", (transport) => {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => release = r);
-  return withHarness(transport, {
-    script: (s) =>
-      sseResponse(
-        [{ event: "status", data: { message: "reading" } }, { event: "done", data: {} }],
-        {
-          holdUntil: s.index === 0 ? gate : undefined,
-        },
-      ),
-  }, async (h) => {
+  const { script, release } = holdFirstSession([
+    { event: "status", data: { message: "reading" } },
+    { event: "done", data: {} },
+  ]);
+  return withHarness(transport, { script }, async (h) => {
     const first = (await h.openPull(701, 9, sha(1))).body.reviewId as string;
     await h.waitForStatus(first, ["running"]);
     await waitFor("first session open", () => h.agent.open === 1 ? true : undefined);
@@ -257,13 +251,8 @@ suite(
 suite("cancel: a pending review never runs, a running one is aborted and frees its slot", (
   transport,
 ) => {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => release = r);
-  return withHarness(transport, {
-    env: { MAX_CONCURRENT_PER_OWNER: "1" },
-    script: (s) =>
-      sseResponse([{ event: "done", data: {} }], { holdUntil: s.index === 0 ? gate : undefined }),
-  }, async (h) => {
+  const { script, release } = holdFirstSession();
+  return withHarness(transport, { env: { MAX_CONCURRENT_PER_OWNER: "1" }, script }, async (h) => {
     const running = (await h.openPull(801, 1)).body.reviewId as string;
     const pending = (await h.openPull(801, 2)).body.reviewId as string;
     const third = (await h.openPull(801, 3)).body.reviewId as string;

@@ -132,6 +132,21 @@ export function reviewScript(
     ], { sessionId: "session-1" });
 }
 
+/**
+ * A script whose first session streams its frames up to `done` and then waits for `release()`;
+ * later sessions finish at once. For tests that need one review to stay running.
+ */
+export function holdFirstSession(
+  frames: SseFrame[] = [{ event: "done", data: {} }],
+): { script: AgentScript; release: () => void } {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  return {
+    script: (s) => sseResponse(frames, { holdUntil: s.index === 0 ? gate : undefined }),
+    release,
+  };
+}
+
 /** Starts the fake agent; `POST /sessions` runs the current script. */
 export function startFakeAgent(script: AgentScript = reviewScript()): Promise<FakeAgent> {
   let current = script;
