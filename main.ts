@@ -104,9 +104,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     listening,
     async stop(handBackMs = 4_000) {
       clearInterval(sweepTimer);
+      // Stop taking messages first, so the hand-back messages are left for other instances.
+      await transport.close();
       await w.shutdown(handBackMs);
       await sweeping;
-      await transport.close();
       if (transport.name === "kv-table") await listening;
     },
   };

@@ -72,6 +72,26 @@ export async function deleteTableMessage(kv: Deno.Kv, key: Deno.KvKey): Promise<
 }
 
 /**
+ * Puts a claimed message back, due at `dueAt`, when its handler failed (sooner than waiting for
+ * its visibility lease to end).
+ *
+ * @example
+ * ```ts
+ * await releaseTableMessage(kv, claimed, Date.now() + 1_000);
+ * ```
+ */
+export async function releaseTableMessage(
+  kv: Deno.Kv,
+  claimed: ClaimedMessage,
+  dueAt: number,
+): Promise<void> {
+  const id = String(claimed.key[2]);
+  await withLockRetry(() =>
+    kv.atomic().delete(claimed.key).set(keys.queueDue(dueAt, id), claimed.message).commit()
+  );
+}
+
+/**
  * When the earliest message is due, or `null` when the table is empty.
  *
  * @example

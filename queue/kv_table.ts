@@ -11,6 +11,7 @@ import {
   deleteTableMessage,
   nextDueAt,
   putTableMessage,
+  releaseTableMessage,
   watchWake,
 } from "../kv/queue_table.ts";
 import type { QueueMessage } from "./message.ts";
@@ -27,6 +28,7 @@ export interface KvTableOptions {
 }
 
 const BATCH = 64;
+const RELEASE_DELAY_MS = 1_000;
 
 /**
  * Creates the `kv-table` transport.
@@ -49,13 +51,15 @@ export function createKvTableTransport(kv: Deno.Kv, options: KvTableOptions): Qu
   async function drain(handler: (message: unknown) => Promise<void>) {
     while (!closed) {
       const claimed = await claimDueMessages(kv, clock(), visibilityMs, BATCH);
-      await Promise.all(claimed.map(async ({ key, message }) => {
+      await Promise.all(claimed.map(async (entry) => {
         try {
-          await handler(message);
-          await deleteTableMessage(kv, key);
+          await handler(entry.message);
+          await deleteTableMessage(kv, entry.key);
         } catch (error) {
-          // Left in place: the message becomes due again when its visibility lease ends.
+          // Due again shortly, for this or another instance; if even this fails, the visibility
+          // lease ends and the message is due again anyway.
           log("kv-table handler failed; message will be retried", { error: String(error) });
+          await releaseTableMessage(kv, entry, clock() + RELEASE_DELAY_MS).catch(() => {});
         }
       }));
       if (claimed.length < BATCH) return;
