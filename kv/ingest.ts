@@ -9,6 +9,9 @@ import { keys } from "./keys.ts";
 import { type Dispatch, OwnerTxn, readOwner, type TxnContext } from "./owner_txn.ts";
 import type { ReviewRecord } from "./records.ts";
 
+/** How long a webhook delivery id is remembered for deduplication (30 days). */
+export const DELIVERY_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+
 /** What {@link createReview} did. */
 export interface CreateReviewResult {
   review: ReviewRecord;
@@ -93,7 +96,10 @@ export function createReview(
       .set(keys.byTime(review.createdAt, review.id), review.id)
       .set(keys.byOwner(review.owner, review.createdAt, review.id), review.id)
       .set(keys.prActive(review.repo, review.pullNumber, review.id), review.id);
-    if (review.deliveryId) txn.op.set(keys.byDelivery(review.deliveryId), review.id);
+    // GitHub redelivers within days; the dedupe key need not live forever.
+    if (review.deliveryId) {
+      txn.op.set(keys.byDelivery(review.deliveryId), review.id, { expireIn: DELIVERY_TTL_MS });
+    }
     if (review.headSha) {
       txn.op.set(keys.byHead(review.repo, review.pullNumber, review.headSha), review.id);
     }

@@ -84,6 +84,8 @@ export function createWorker(getDeps: () => ReviewDeps, options: WorkerOptions):
     });
     if (!started) return;
     const controller = new AbortController();
+    // Shutdown began while this attempt was being claimed: hand it straight back.
+    if (stopping) controller.abort(new AttemptAborted("shutdown"));
     const done = runAttempt(deps, started, controller.signal)
       .catch((error) =>
         log("error", "attempt crashed", { reviewId: started.id, error: String(error) })
