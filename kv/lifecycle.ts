@@ -66,6 +66,7 @@ export function startAttempt(
       startedAt: options.now,
       dispatchToken: undefined,
       dueAt: undefined,
+      handedBackBy: undefined,
       lease: {
         token: crypto.randomUUID(),
         instance: options.instance,
@@ -292,7 +293,12 @@ export function handBack(
 ): Promise<Transition | null> {
   return transition(ctx, reviewId, "handBack", (review, txn) => {
     if (!holdsLease(review, leaseToken)) return null;
-    const handed = { ...review, attempts: review.attempts - 1, handBacks: review.handBacks + 1 };
+    const handed = {
+      ...review,
+      attempts: review.attempts - 1,
+      handBacks: review.handBacks + 1,
+      handedBackBy: review.lease?.instance,
+    };
     if (handed.handBacks > maxHandBacks) {
       return endIn(txn, handed, {
         status: "failed",
@@ -311,12 +317,12 @@ export function handBack(
  *
  * @example
  * ```ts
- * const dispatched = await recoverStalled(ctx, { maxAttempts: 3, overdueMs: 120_000 });
+ * const dispatched = await recoverStalled(ctx, { maxAttempts: 3, overdueMs: 60_000, instance: "i1" });
  * ```
  */
 export async function recoverStalled(
   ctx: TxnContext,
-  options: { maxAttempts: number; overdueMs: number },
+  options: { maxAttempts: number; overdueMs: number; instance: string },
 ): Promise<Dispatch[]> {
   const inflight = await Array.fromAsync(ctx.kv.list({ prefix: keys.inflightAll() }));
   const dispatched: Dispatch[] = [];
@@ -337,6 +343,14 @@ export async function recoverStalled(
       const due = review.dueAt ?? review.queuedAt ?? ctx.now;
       if (review.status === "queued" && due + options.overdueMs < ctx.now) {
         return txn.dispatch(review);
+      }
+      // A hand-back's own message may reach no live listener soon (KV queues do not cross
+      // processes promptly): another instance takes it now; the old message turns stale.
+      if (
+        review.status === "queued" && review.handedBackBy &&
+        review.handedBackBy !== options.instance
+      ) {
+        return txn.dispatch({ ...review, handedBackBy: undefined });
       }
       return null;
     });

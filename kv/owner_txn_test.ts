@@ -125,7 +125,11 @@ Deno.test("slot bookkeeping holds under any sequence of operations", async () =>
             );
           } else if (c.op === "expire") {
             now += 1_000_000;
-            await recoverStalled(ctx(), { maxAttempts: 2, overdueMs: 500_000 });
+            await recoverStalled(ctx(), {
+              maxAttempts: 2,
+              overdueMs: 500_000,
+              instance: "sweeper",
+            });
           } else if (c.op === "start") {
             const r = pick(reviews.filter((r) => r.status === "queued"), c.pick);
             if (r) {

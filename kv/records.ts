@@ -86,6 +86,8 @@ export const ReviewRecordSchema = z.object({
   attempts: z.number().int().nonnegative(),
   /** Times a running attempt was handed back on shutdown (not counted as attempts). */
   handBacks: z.number().int().nonnegative(),
+  /** Set while a handed-back review waits: any other instance's sweeper may dispatch it at once. */
+  handedBackBy: z.string().optional(),
   createdAt: z.number(),
   queuedAt: z.number().optional(),
   startedAt: z.number().optional(),

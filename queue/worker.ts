@@ -124,6 +124,7 @@ export function createWorker(getDeps: () => ReviewDeps, options: WorkerOptions):
         // A queued review whose message was not taken within two leases is dispatched again; the
         // old message then carries a stale token and is a no-op wherever it lands.
         overdueMs: deps.config.LEASE_MS * 2,
+        instance: options.instance,
       });
       const filled = await fillAllOwners(txnContext(deps));
       kick([...recovered, ...filled]);

@@ -193,6 +193,8 @@ for (const transport of TRANSPORTS) {
         assert.ok(exitMs < 5_000, `exit took ${exitMs} ms`);
         const reviews = await allDone(b.url, ids, 30_000);
         const resumedMs = Date.now() - t0;
+        // Resumed at once, not after the two-lease overdue recovery (3 s hold + 3 s).
+        assert.ok(resumedMs < 5_500, `resumed after ${resumedMs} ms`);
         assert.deepEqual(reviews.map((r) => [r.status, r.attempts, r.handBacks]), [
           ["completed", 1, 1],
           ["completed", 1, 1],
