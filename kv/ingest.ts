@@ -95,6 +95,7 @@ export function createReview(
     txn.op
       .set(keys.byTime(review.createdAt, review.id), review.id)
       .set(keys.byOwner(review.owner, review.createdAt, review.id), review.id)
+      .set(keys.byOwnerId(review.owner.id, review.createdAt, review.id), review.id)
       .set(keys.prActive(review.repo, review.pullNumber, review.id), review.id);
     // GitHub redelivers within days; the dedupe key need not live forever.
     if (review.deliveryId) {

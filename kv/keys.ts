@@ -47,8 +47,17 @@ export const keys = {
     createdAt,
     reviewId,
   ],
-  /** Prefix of one owner's reviews (any type when `type` is undefined is not supported by KV prefixes). */
+  /** Prefix of one owner's reviews. */
   byOwnerOf: (o: OwnerRef): Deno.KvKey => ["reviews_by_owner", o.type, o.id],
+  /** `["reviews_by_owner_id", id, createdAt, reviewId]` → reviewId: an owner id of either type. */
+  byOwnerId: (id: string, createdAt: number, reviewId: string): Deno.KvKey => [
+    "reviews_by_owner_id",
+    id,
+    createdAt,
+    reviewId,
+  ],
+  /** Prefix of the reviews of an owner id of either type. */
+  byOwnerIdOf: (id: string): Deno.KvKey => ["reviews_by_owner_id", id],
   /** `["reviews_by_delivery", deliveryId]` → reviewId: webhook redelivery dedupe. */
   byDelivery: (deliveryId: string): Deno.KvKey => ["reviews_by_delivery", deliveryId],
   /** `["reviews_by_head", repo, pullNumber, headSha]` → reviewId: one review per PR head. */

@@ -41,6 +41,9 @@ export interface ReviewPage {
   cursor: string | null;
 }
 
+/** An owner filter: `type` and `id`, or an `id` of either type. */
+export type OwnerFilter = { type?: Owner["type"]; id: string };
+
 /**
  * Lists reviews newest first, for one owner or for everyone, optionally of one status.
  *
@@ -52,13 +55,18 @@ export interface ReviewPage {
 export async function listReviews(
   kv: Deno.Kv,
   options: {
-    owner?: Pick<Owner, "type" | "id">;
+    owner?: OwnerFilter;
     status?: ReviewStatus;
     limit: number;
     cursor?: string;
   },
 ): Promise<ReviewPage> {
-  const prefix = options.owner ? keys.byOwnerOf(options.owner) : keys.byTimeAll();
+  const { owner } = options;
+  const prefix = !owner
+    ? keys.byTimeAll()
+    : owner.type
+    ? keys.byOwnerOf({ type: owner.type, id: owner.id })
+    : keys.byOwnerIdOf(owner.id);
   const iter = kv.list<string>({ prefix }, { reverse: true, cursor: options.cursor });
   const reviews: ReviewRecord[] = [];
   let scanned = 0;

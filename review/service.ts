@@ -5,12 +5,19 @@
  */
 import { createReview } from "../kv/ingest.ts";
 import { cancelReview } from "../kv/lifecycle.ts";
-import { getFindings, getOwnerState, getReview, listReviews } from "../kv/queries.ts";
+import {
+  getFindings,
+  getOwnerState,
+  getReview,
+  listReviews,
+  type OwnerFilter,
+} from "../kv/queries.ts";
 import type { Finding, Owner, ReviewRecord, ReviewStatus } from "../kv/records.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
 
 /** A review as the API shows it: no secrets, findings included on request. */
-export type PublicReview = Omit<ReviewRecord, "authToken" | "dispatchToken"> & {
+export type PublicReview = Omit<ReviewRecord, "authToken" | "dispatchToken" | "lease"> & {
+  lease?: { instance: string; expiresAt: number };
   findings?: Finding[];
 };
 
@@ -23,8 +30,12 @@ export type PublicReview = Omit<ReviewRecord, "authToken" | "dispatchToken"> & {
  * ```
  */
 export function toPublicReview(review: ReviewRecord, findings?: Finding[]): PublicReview {
-  const { authToken: _a, dispatchToken: _d, ...rest } = review;
-  return findings ? { ...rest, findings } : rest;
+  const { authToken: _a, dispatchToken: _d, lease, ...rest } = review;
+  // The lease token is the running attempt's capability; only who holds it and until when show.
+  const shown: PublicReview = lease
+    ? { ...rest, lease: { instance: lease.instance, expiresAt: lease.expiresAt } }
+    : rest;
+  return findings ? { ...shown, findings } : shown;
 }
 
 /**
@@ -104,7 +115,7 @@ export async function cancel(deps: ReviewDeps, id: string, reason: string): Prom
 export async function listPublicReviews(
   deps: ReviewDeps,
   options: {
-    owner?: Pick<Owner, "type" | "id">;
+    owner?: OwnerFilter;
     status?: ReviewStatus;
     limit: number;
     cursor?: string;
@@ -130,20 +141,4 @@ export async function ownerUsage(deps: ReviewDeps, owner: Pick<Owner, "type" | "
     active: state?.active ?? 0,
     pending: state?.pending ?? 0,
   };
-}
-
-/**
- * Which owner types have state for a bare id (for `?owner=<id>` without a type).
- *
- * @example
- * ```ts
- * await ownerTypesWithId(deps, "123"); // ["org"]
- * ```
- */
-export async function ownerTypesWithId(deps: ReviewDeps, id: string): Promise<Owner["type"][]> {
-  const types: Owner["type"][] = [];
-  for (const type of ["org", "user"] as const) {
-    if (await getOwnerState(deps.kv, { type, id })) types.push(type);
-  }
-  return types;
 }

@@ -12,7 +12,6 @@ import type { ReviewDeps } from "../review/deps.ts";
 import {
   cancel,
   listPublicReviews,
-  ownerTypesWithId,
   ownerUsage,
   readReview,
   submitReview,
@@ -79,22 +78,13 @@ export function apiRoutes(deps: ReviewDeps): Hono {
     const parsed = ListQuerySchema.safeParse(c.req.query());
     if (!parsed.success) return c.json({ error: parsed.error.message }, 400);
     const { owner, status, limit, cursor } = parsed.data;
-    let ownerRef: { type: "org" | "user"; id: string } | undefined;
-    if (owner) {
-      const [a, b] = owner.split(":");
-      if (b !== undefined) ownerRef = { type: a as "org" | "user", id: b };
-      else {
-        const types = await ownerTypesWithId(deps, a);
-        if (types.length > 1) {
-          return c.json(
-            { error: `owner ${a} exists as org and user: use org:${a} or user:${a}` },
-            400,
-          );
-        }
-        if (types.length === 0) return c.json({ reviews: [], cursor: null });
-        ownerRef = { type: types[0], id: a };
-      }
-    }
+    // `org:123` / `user:123` name one owner; a bare `123` matches either type.
+    const [a, b] = owner?.split(":") ?? [];
+    const ownerRef = owner === undefined
+      ? undefined
+      : b === undefined
+      ? { id: a }
+      : { type: a as "org" | "user", id: b };
     return c.json(await listPublicReviews(deps, { owner: ownerRef, status, limit, cursor }));
   });
 

@@ -214,3 +214,35 @@ Deno.test("an agent summary and error message of any size still fit the review r
     await h.close();
   }
 });
+
+Deno.test("GET /reviews?owner=<id> lists both owner types; type:id lists one; no lease token shows", async () => {
+  const { script, release } = holdFirstSession();
+  const h = await startHarness({ script });
+  try {
+    h.github.setPull({ owner: "acme", repo: "api", number: 1, headSha: sha(1) });
+    for (const type of ["user", "org"]) {
+      const res = await h.api("POST", "/review", {
+        reviewId: `rev-${type}`,
+        authToken: "t",
+        owner: { type, id: "77" },
+        sessionInput: { githubRepo: "acme/api", pullNumber: 1 },
+      });
+      assert.equal(res.status, 202);
+    }
+    const ids = async (query: string) =>
+      ((await h.api("GET", `/reviews?${query}`)).body.reviews as Array<{ id: string }>).map((r) =>
+        r.id
+      );
+    assert.deepEqual(await ids("owner=77"), ["rev-org", "rev-user"]);
+    assert.deepEqual(await ids("owner=user:77"), ["rev-user"]);
+    assert.deepEqual(await ids("owner=org:77"), ["rev-org"]);
+    assert.deepEqual(await ids("owner=78"), []);
+    assert.equal((await h.api("GET", "/reviews?owner=team:77")).status, 400);
+    const running = await h.waitForStatus("rev-user", ["running"]);
+    assert.match(String(running.lease?.instance), /^instance-/);
+    assert.equal("token" in running.lease!, false);
+    release();
+  } finally {
+    await h.close();
+  }
+});
