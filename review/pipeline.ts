@@ -68,13 +68,32 @@ export async function runAttempt(
   }
 }
 
-async function end(deps: ReviewDeps, id: string, leaseToken: string, outcome: Outcome) {
+/** Ends the review (freeing its slot and starting the owner's next) and tells who listens. */
+async function end(
+  deps: ReviewDeps,
+  id: string,
+  leaseToken: string,
+  outcome: Outcome,
+  extra?: (op: Deno.AtomicOperation) => void,
+) {
   const errorMessage = outcome.errorMessage && truncateUtf8(outcome.errorMessage, MAX_ERROR_BYTES);
-  const t = await finishAttempt(txnContext(deps), id, leaseToken, { ...outcome, errorMessage });
-  if (t) {
-    deps.notify(t.review);
-    deps.afterDispatch(t.dispatched);
-  }
+  const t = await finishAttempt(txnContext(deps), id, leaseToken, {
+    ...outcome,
+    errorMessage,
+  }, extra);
+  if (!t) return;
+  const { review } = t;
+  deps.log(review.status === "failed" ? "warn" : "info", `review ${review.status}`, {
+    reviewId: review.id,
+    repo: review.repo,
+    pullNumber: review.pullNumber,
+    attempts: review.attempts,
+    terminalReason: review.terminalReason,
+    errorMessage: review.errorMessage,
+    findings: review.findingCount,
+  });
+  deps.notify(review);
+  deps.afterDispatch(t.dispatched);
 }
 
 function lost(): never {
@@ -175,7 +194,7 @@ async function postAndComplete(deps: ReviewDeps, review: ReviewRecord, leaseToke
     body,
     existing?.commentId,
   );
-  const t = await finishAttempt(txnContext(deps), review.id, leaseToken, {
+  await end(deps, review.id, leaseToken, {
     status: "completed",
     terminalReason: "completed",
     patch: { commentId: comment.id, commentUrl: comment.url },
@@ -185,10 +204,6 @@ async function postAndComplete(deps: ReviewDeps, review: ReviewRecord, leaseToke
       commentUrl: comment.url,
     });
   });
-  if (t) {
-    deps.notify(t.review);
-    deps.afterDispatch(t.dispatched);
-  }
 }
 
 /** Delay before retry `attempt + 1`: base × 2^(attempt − 1). */
