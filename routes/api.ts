@@ -85,7 +85,15 @@ export function apiRoutes(deps: ReviewDeps): Hono {
       : b === undefined
       ? { id: a }
       : { type: a as "org" | "user", id: b };
-    return c.json(await listPublicReviews(deps, { owner: ownerRef, status, limit, cursor }));
+    try {
+      return c.json(await listPublicReviews(deps, { owner: ownerRef, status, limit, cursor }));
+    } catch (error) {
+      // A cursor from another listing (or a mangled one) is the caller's mistake, not ours.
+      if (cursor && error instanceof Error && /cursor/i.test(error.message)) {
+        return c.json({ error: "invalid cursor: pass back the cursor of the same listing" }, 400);
+      }
+      throw error;
+    }
   });
 
   app.post("/reviews/:id/cancel", limit, async (c) => {

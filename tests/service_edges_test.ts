@@ -142,6 +142,11 @@ suite(
       } while (cursor);
       assert.deepEqual(seen, [...ids].reverse());
       assert.equal((await h.api("GET", "/reviews?limit=0")).status, 400);
+      const mangled = await h.api("GET", "/reviews?owner=org:15&cursor=!!!");
+      assert.deepEqual([mangled.status, mangled.body.error], [
+        400,
+        "invalid cursor: pass back the cursor of the same listing",
+      ]);
       assert.equal((await h.api("GET", "/reviews?status=bogus")).status, 400);
     }),
 );
