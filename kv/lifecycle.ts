@@ -210,11 +210,9 @@ export function finishAttempt(
   reviewId: string,
   leaseToken: string,
   outcome: Outcome,
-  extra?: (op: Deno.AtomicOperation) => void,
 ): Promise<Transition | null> {
   return transition(ctx, reviewId, "finishAttempt", (review, txn) => {
     if (!holdsLease(review, leaseToken)) return null;
-    extra?.(txn.op);
     return endIn(txn, review, outcome, ctx.now);
   });
 }

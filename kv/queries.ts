@@ -127,20 +127,20 @@ export async function getPullComment(
 }
 
 /**
- * Adds "remember this PR comment" to a commit.
+ * Remembers the comment a pull request's reviews update in place.
  *
  * @example
  * ```ts
- * setPullCommentIn(op, "octo/repo", 12, { commentId: 1, commentUrl: "https://…" });
+ * await savePullComment(kv, "octo/repo", 12, { commentId: 1, commentUrl: "https://…" });
  * ```
  */
-export function setPullCommentIn(
-  op: Deno.AtomicOperation,
+export async function savePullComment(
+  kv: Deno.Kv,
   repo: string,
   pullNumber: number,
   comment: PullComment,
-): void {
-  op.set(keys.prComment(repo, pullNumber), comment);
+): Promise<void> {
+  await withLockRetry(() => kv.set(keys.prComment(repo, pullNumber), comment));
 }
 
 /**

@@ -14,14 +14,15 @@ import {
   storeFindings,
   updateRunning,
 } from "../kv/lifecycle.ts";
-import { getFindings, getPullComment, setPullCommentIn } from "../kv/queries.ts";
+import { getFindings, getPullComment, savePullComment } from "../kv/queries.ts";
 import type { ReviewRecord } from "../kv/records.ts";
 import { runAgentSession } from "./agent.ts";
 import { formatReviewComment } from "./comment.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
 import { AttemptAborted, ReviewError } from "./errors.ts";
 import { mapAgentFinding } from "./findings.ts";
-import { filesFromDiff, truncateDiff } from "./github.ts";
+import { filesFromDiff, type PullRequestInfo, truncateDiff } from "./github.ts";
+import { submitReview } from "./service.ts";
 import { truncateUtf8 } from "./text.ts";
 
 /** Bounds of text kept in the review record (which must stay under 64 KiB). */
@@ -69,18 +70,9 @@ export async function runAttempt(
 }
 
 /** Ends the review (freeing its slot and starting the owner's next) and tells who listens. */
-async function end(
-  deps: ReviewDeps,
-  id: string,
-  leaseToken: string,
-  outcome: Outcome,
-  extra?: (op: Deno.AtomicOperation) => void,
-) {
+async function end(deps: ReviewDeps, id: string, leaseToken: string, outcome: Outcome) {
   const errorMessage = outcome.errorMessage && truncateUtf8(outcome.errorMessage, MAX_ERROR_BYTES);
-  const t = await finishAttempt(txnContext(deps), id, leaseToken, {
-    ...outcome,
-    errorMessage,
-  }, extra);
+  const t = await finishAttempt(txnContext(deps), id, leaseToken, { ...outcome, errorMessage });
   if (!t) return;
   const { review } = t;
   deps.log(review.status === "failed" ? "warn" : "info", `review ${review.status}`, {
@@ -94,6 +86,30 @@ async function end(
   });
   deps.notify(review);
   deps.afterDispatch(t.dispatched);
+}
+
+/** A fresh review of the head a pull request has moved to. */
+function followUpReview(
+  review: ReviewRecord,
+  pr: PullRequestInfo,
+  deps: ReviewDeps,
+): ReviewRecord {
+  return {
+    id: crypto.randomUUID(),
+    source: review.source,
+    owner: review.owner,
+    repo: review.repo,
+    pullNumber: review.pullNumber,
+    headSha: pr.headSha,
+    baseSha: pr.baseSha,
+    title: pr.title,
+    status: "pending",
+    attempts: 0,
+    handBacks: 0,
+    createdAt: deps.clock(),
+    findingCount: 0,
+    skippedEvents: 0,
+  };
 }
 
 function lost(): never {
@@ -115,6 +131,11 @@ async function produceResult(
       terminalReason: "superseded",
       errorMessage: `pull request head moved from ${review.headSha} to ${pr.headSha}`,
     });
+    // Webhooks can arrive out of order: make sure the head GitHub reports now gets its review
+    // (a no-op when its own webhook already created one).
+    if (review.source === "webhook") {
+      await submitReview(deps, followUpReview(review, pr, deps), { supersede: true });
+    }
     return null;
   }
   if (pr.state === "closed") {
@@ -194,15 +215,18 @@ async function postAndComplete(deps: ReviewDeps, review: ReviewRecord, leaseToke
     body,
     existing?.commentId,
   );
+  // Saved at once, not with the completion: if this process dies before completing, the retry
+  // updates this comment instead of posting a second one.
+  if (existing?.commentId !== comment.id) {
+    await savePullComment(kv, review.repo, review.pullNumber, {
+      commentId: comment.id,
+      commentUrl: comment.url,
+    });
+  }
   await end(deps, review.id, leaseToken, {
     status: "completed",
     terminalReason: "completed",
     patch: { commentId: comment.id, commentUrl: comment.url },
-  }, (op) => {
-    setPullCommentIn(op, review.repo, review.pullNumber, {
-      commentId: comment.id,
-      commentUrl: comment.url,
-    });
   });
 }
 

@@ -62,6 +62,12 @@ suite("a head that moved on before the run supersedes the review; a closed PR ca
     );
     const a = await h.waitForStatus(moved.body.reviewId as string, ["cancelled", "completed"]);
     assert.equal(a.terminalReason, "superseded");
+    // The head GitHub reports now still gets its review, though its webhook never came.
+    const page = await h.api("GET", "/reviews?owner=org:13");
+    const followUp = (page.body.reviews as Array<{ id: string; headSha: string }>)
+      .find((r) => r.headSha === sha(99));
+    assert.ok(followUp, "a review of the new head exists");
+    assert.equal((await h.waitForStatus(followUp.id, ["completed"])).status, "completed");
     h.github.setPull({
       owner: "owner13",
       repo: "service",
@@ -75,7 +81,7 @@ suite("a head that moved on before the run supersedes the review; a closed PR ca
     );
     const b = await h.waitForStatus(closed.body.reviewId as string, ["cancelled", "completed"]);
     assert.deepEqual([b.terminalReason, b.errorMessage], ["cancelled", "pull request is closed"]);
-    assert.equal(h.agent.sessions.length, 0);
+    assert.deepEqual(h.agent.sessions.map((s) => s.body.headSha), [sha(99)]);
   }));
 
 suite("a push supersedes a pending review, which never runs", (transport) => {
