@@ -98,12 +98,6 @@ export async function getOwnerState(
   return (await kv.get<OwnerState>(keys.owner(owner))).value;
 }
 
-/** Every owner's counters (operators, tests). */
-export async function listOwnerStates(kv: Deno.Kv): Promise<OwnerState[]> {
-  const entries = await Array.fromAsync(kv.list<OwnerState>({ prefix: keys.owners() }));
-  return entries.map((e) => e.value);
-}
-
 /** The comment a pull request's reviews are posted to. */
 export interface PullComment {
   commentId: number;

@@ -34,8 +34,6 @@ export interface Worker {
   abortLocal(reviewId: string): void;
   /** Recovers expired leases and overdue messages, and fills free slots. */
   sweep(): Promise<number>;
-  /** Number of attempts running in this process. */
-  readonly running: number;
   /** Resolves when no attempt runs in this process (or after `timeoutMs`). */
   idle(timeoutMs?: number): Promise<boolean>;
   /** Hands every running attempt back to the queue; resolves within `timeoutMs`. */
@@ -129,9 +127,6 @@ export function createWorker(getDeps: () => ReviewDeps, options: WorkerOptions):
       const filled = await fillAllOwners(txnContext(deps));
       kick([...recovered, ...filled]);
       return recovered.length + filled.length;
-    },
-    get running() {
-      return attempts.size;
     },
     async idle(timeoutMs = Infinity) {
       const deadline = Date.now() + timeoutMs;

@@ -27,7 +27,6 @@ export interface AgentSessionOptions {
   totalTimeoutMs: number;
   maxEventBytes?: number;
   maxFindings?: number;
-  onEvent?: (event: { type: "status"; message: string }) => void;
   log?: (message: string, context: Record<string, unknown>) => void;
 }
 
@@ -147,11 +146,10 @@ export async function runAgentSession(
           return;
         }
         switch (event.event) {
-          case "status": {
-            const data = parse(AgentStatusSchema, event);
-            if (data) options.onEvent?.({ type: "status", message: data.message });
+          case "status":
+            // Progress text only: validated so a malformed one is counted, otherwise unused.
+            parse(AgentStatusSchema, event);
             break;
-          }
           case "finding": {
             const data = parse(AgentFindingSchema, event);
             if (!data) break;

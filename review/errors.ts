@@ -31,18 +31,6 @@ export class ReviewError extends Error {
   }
 }
 
-/**
- * Whether an error is a {@link ReviewError}.
- *
- * @example
- * ```ts
- * isReviewError(new ReviewError("x", { retryable: false, reason: "agent_error" })); // true
- * ```
- */
-export function isReviewError(error: unknown): error is ReviewError {
-  return error instanceof ReviewError;
-}
-
 /** Why an attempt's abort signal fired. */
 export type AbortKind = "shutdown" | "lease_lost" | "cancelled";
 

@@ -183,6 +183,13 @@ async function produceResult(
     totalTimeoutMs: config.REVIEW_TIMEOUT_MS,
     log: (message, context) => deps.log("warn", message, { reviewId: review.id, ...context }),
   });
+  if (result.droppedFindings > 0) {
+    deps.log("warn", "agent sent more findings than are kept", {
+      reviewId: review.id,
+      kept: result.findings.length,
+      dropped: result.droppedFindings,
+    });
+  }
   const findings = result.findings.map(mapAgentFinding);
   await storeFindings(deps.kv, review.id, findings);
   return await updateRunning(deps.kv, review.id, leaseToken, (r) => ({
@@ -231,7 +238,7 @@ async function postAndComplete(deps: ReviewDeps, review: ReviewRecord, leaseToke
 }
 
 /** Delay before retry `attempt + 1`: base × 2^(attempt − 1). */
-export function retryDelayMs(baseMs: number, attempt: number): number {
+function retryDelayMs(baseMs: number, attempt: number): number {
   return baseMs * 2 ** Math.max(0, attempt - 1);
 }
 
