@@ -82,19 +82,23 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     }),
     log,
   };
-  const w = createWorker(() => deps, { instance, transport });
+  const w = createWorker(deps, { instance, transport });
   late.worker = w;
   const listening = transport.listen((message) => w.handle(message)).catch((error) => {
     log("error", "queue listener stopped", { error: String(error) });
   });
-  let sweeping: Promise<unknown> = Promise.resolve();
-  const sweepTimer = options.sweeper === false ? undefined : setInterval(() => {
-    sweeping = w.sweep().catch((error) => log("warn", "sweep failed", { error: String(error) }));
-  }, config.SWEEP_INTERVAL_MS);
+  let sweeping: Promise<unknown> | undefined;
+  const sweep = () => {
+    // One sweep at a time per instance: a slow one is not stacked on by the next tick.
+    sweeping ??= w.sweep()
+      .catch((error) => log("warn", "sweep failed", { error: String(error) }))
+      .finally(() => sweeping = undefined);
+  };
+  const sweepTimer = options.sweeper === false
+    ? undefined
+    : setInterval(sweep, config.SWEEP_INTERVAL_MS);
   // Reviews left queued by a previous run are picked up at once, not after the first interval.
-  if (options.sweeper !== false) {
-    sweeping = w.sweep().catch((error) => log("warn", "sweep failed", { error: String(error) }));
-  }
+  if (options.sweeper !== false) sweep();
   return {
     app: createApp(deps),
     deps,

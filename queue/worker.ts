@@ -53,16 +53,16 @@ export interface WorkerOptions {
  *
  * @example
  * ```ts
- * const worker = createWorker(() => deps, { instance: "i1", transport });
+ * const worker = createWorker(deps, { instance: "i1", transport });
  * transport.listen(worker.handle);
  * ```
  */
-export function createWorker(getDeps: () => ReviewDeps, options: WorkerOptions): Worker {
+export function createWorker(deps: ReviewDeps, options: WorkerOptions): Worker {
   const attempts = new Map<string, LocalAttempt>();
   let stopping = false;
 
   function log(level: "info" | "warn" | "error", msg: string, ctx?: Record<string, unknown>) {
-    getDeps().log(level, msg, ctx);
+    deps.log(level, msg, ctx);
   }
 
   async function handle(raw: unknown): Promise<void> {
@@ -74,7 +74,6 @@ export function createWorker(getDeps: () => ReviewDeps, options: WorkerOptions):
     }
     // Thrown, not dropped: the transport redelivers it to an instance that is not stopping.
     if (stopping) throw new Error("worker is shutting down");
-    const deps = getDeps();
     const started = await startAttempt(deps.kv, parsed.data, {
       instance: options.instance,
       leaseMs: deps.config.LEASE_MS,
@@ -93,7 +92,7 @@ export function createWorker(getDeps: () => ReviewDeps, options: WorkerOptions):
   }
 
   function kick(dispatched: Dispatch[]) {
-    const fastPath = getDeps().config.FAST_PATH;
+    const fastPath = deps.config.FAST_PATH;
     for (const d of dispatched) {
       if (!fastPath || d.delayMs > 0) continue;
       handle({ type: "run_review", reviewId: d.reviewId, token: d.token }).catch((error) => {
@@ -115,7 +114,6 @@ export function createWorker(getDeps: () => ReviewDeps, options: WorkerOptions):
       attempts.get(reviewId)?.controller.abort(new AttemptAborted("cancelled"));
     },
     async sweep() {
-      const deps = getDeps();
       const ctx = txnContext(deps);
       const recovered = await recoverStalled(ctx, {
         maxAttempts: deps.config.MAX_ATTEMPTS,
