@@ -16,26 +16,57 @@ import {
 } from "./agent_events.ts";
 import { ReviewError } from "./errors.ts";
 
-/** Options of {@link runAgentSession}. */
+/**
+ * Options of {@link runAgentSession}.
+ *
+ * @example
+ * ```ts
+ * const options: AgentSessionOptions = {
+ *   agentUrl: "http://localhost:9000", idleTimeoutMs: 60_000, totalTimeoutMs: 1_200_000,
+ * };
+ * ```
+ */
 export interface AgentSessionOptions {
+  /** Base URL; the session is `POST {agentUrl}/sessions`. */
   agentUrl: string;
+  /** Bearer token; no `Authorization` header without it. */
   token?: string;
+  /** Injected for tests; `globalThis.fetch` by default. */
   fetch?: typeof fetch;
-  /** Cancel, supersede or shutdown: the stream is aborted and `signal.reason` rethrown. */
+  /** Cancel, supersede or shutdown: the stream is aborted and `signal.reason` rethrown as-is. */
   signal?: AbortSignal;
+  /** Longest silence (heartbeat comments count as bytes) before a retryable failure. */
   idleTimeoutMs: number;
+  /** Longest whole session before a final failure with reason `timeout`. */
   totalTimeoutMs: number;
+  /** Bound on one event's data, 256 KiB by default; more fails the attempt for good. */
   maxEventBytes?: number;
+  /** Findings kept, 2000 by default; further ones are counted in `droppedFindings`. */
   maxFindings?: number;
+  /** Progress callback; whatever it throws is logged, never fails the stream. */
+  onEvent?: (event: { type: "status"; message: string }) => void;
+  /** Where skipped events are reported; `console.warn` by default. */
   log?: (message: string, context: Record<string, unknown>) => void;
 }
 
-/** What a finished session produced. */
+/**
+ * What a finished session produced.
+ *
+ * @example
+ * ```ts
+ * const { findings, summary, skippedEvents } = await runAgentSession(request, options);
+ * ```
+ */
 export interface AgentSessionResult {
+  /** In arrival order. */
   findings: AgentFinding[];
+  /** Text of the last `summary` event. */
   summary?: string;
+  /** The agent's `X-Session-Id` response header. */
   sessionId?: string;
+  /** Known events whose data was not JSON or failed its schema. */
   skippedEvents: number;
+  /** Findings beyond `maxFindings`. */
   droppedFindings: number;
 }
 
@@ -43,9 +74,31 @@ const retryable = (message: string, cause?: unknown) =>
   new ReviewError(message, { retryable: true, reason: "agent_error", cause });
 const final = (message: string, cause?: unknown) =>
   new ReviewError(message, { retryable: false, reason: "agent_error", cause });
+const encoder = new TextEncoder();
+
+/** The start of an error body for the message, without buffering a huge one. */
+async function bodyPrefix(response: Response, chars: number): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  try {
+    while (text.length < chars) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+  } catch {
+    // A broken error body still leaves the status to report.
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return text.slice(0, chars);
+}
 
 /**
- * Runs one agent session to its `done` event.
+ * Runs one agent session to its `done` event. Every failure is a {@link ReviewError}, except an
+ * abort through `options.signal`, which rethrows the signal's reason.
  *
  * @example
  * ```ts
@@ -59,10 +112,10 @@ export async function runAgentSession(
   request: AgentSessionRequest,
   options: AgentSessionOptions,
 ): Promise<AgentSessionResult> {
-  const doFetch = options.fetch ?? fetch;
+  const { signal, maxEventBytes = 256 * 1024, maxFindings = 2000 } = options;
   const log = options.log ?? ((m, c) => console.warn(m, c));
-  const maxEventBytes = options.maxEventBytes ?? 256 * 1024;
-  const maxFindings = options.maxFindings ?? 2000;
+  const doFetch = options.fetch ?? globalThis.fetch;
+  if (signal?.aborted) throw signal.reason;
   const controller = new AbortController();
   // Our own aborts carry the error to throw; an external abort carries the caller's reason.
   let failure: unknown;
@@ -70,17 +123,13 @@ export async function runAgentSession(
     failure ??= error;
     controller.abort(error);
   };
-  const onExternal = () => abortWith(options.signal!.reason);
-  if (options.signal?.aborted) throw options.signal.reason;
-  options.signal?.addEventListener("abort", onExternal, { once: true });
-  const total = setTimeout(() => {
-    abortWith(
-      new ReviewError(`agent session exceeded ${options.totalTimeoutMs} ms`, {
-        retryable: false,
-        reason: "timeout",
-      }),
-    );
-  }, options.totalTimeoutMs);
+  const onExternal = () => abortWith(signal!.reason);
+  signal?.addEventListener("abort", onExternal, { once: true });
+  const timeout = new ReviewError(`agent session exceeded ${options.totalTimeoutMs} ms`, {
+    retryable: false,
+    reason: "timeout",
+  });
+  const total = setTimeout(() => abortWith(timeout), options.totalTimeoutMs);
   let idle: ReturnType<typeof setTimeout> | undefined;
   const touch = () => {
     clearTimeout(idle);
@@ -110,13 +159,12 @@ export async function runAgentSession(
       throw failure ?? retryable(`agent connection failed: ${(error as Error).message}`, error);
     }
     if (!response.ok) {
-      const text = (await response.text().catch(() => "")).slice(0, 200);
-      const message = `agent answered ${response.status}: ${text}`;
+      const message = `agent answered ${response.status}: ${await bodyPrefix(response, 200)}`;
       throw response.status >= 500 || response.status === 429 ? retryable(message) : final(message);
     }
     const type = response.headers.get("content-type") ?? "";
-    if (!type.includes("text/event-stream") || !response.body) {
-      await response.body?.cancel();
+    if (!type.toLowerCase().includes("text/event-stream") || !response.body) {
+      await response.body?.cancel().catch(() => {});
       throw final(`agent answered ${type || "no content type"} instead of text/event-stream`);
     }
     result.sessionId = response.headers.get("x-session-id") ?? undefined;
@@ -127,29 +175,42 @@ export async function runAgentSession(
       let data: unknown;
       try {
         data = JSON.parse(event.data);
-      } catch {
-        data = undefined;
-      }
+      } catch { /* not JSON: the schema rejects undefined */ }
       const parsed = schema.safeParse(data);
       if (parsed.success) return parsed.data as z.infer<S>;
       result.skippedEvents++;
-      log("skipped an agent event that does not validate", { event: event.event });
+      log("skipped an agent event that does not validate", {
+        event: event.event,
+        error: parsed.error.issues[0]?.message,
+      });
       return undefined;
     };
     const parser = createParser({
+      // Bounds the parser's own buffering too: an endless line never reaches onEvent.
+      maxBufferSize: maxEventBytes + 64 * 1024,
+      onError(error) {
+        if (error.type === "max-buffer-size-exceeded") {
+          streamError ??= final(`agent event exceeds ${maxEventBytes} bytes`, error);
+        }
+      },
       onEvent(event) {
         if (done || streamError) return;
-        if (event.data.length > maxEventBytes) {
+        if (encoder.encode(event.data).byteLength > maxEventBytes) {
           streamError = final(
             `agent event ${event.event ?? "message"} exceeds ${maxEventBytes} bytes`,
           );
           return;
         }
         switch (event.event) {
-          case "status":
-            // Progress text only: validated so a malformed one is counted, otherwise unused.
-            parse(AgentStatusSchema, event);
+          case "status": {
+            const data = parse(AgentStatusSchema, event);
+            try {
+              if (data) options.onEvent?.({ type: "status", message: data.message });
+            } catch (error) {
+              log("agent onEvent callback threw", { error: String(error) });
+            }
             break;
+          }
           case "finding": {
             const data = parse(AgentFindingSchema, event);
             if (!data) break;
@@ -200,7 +261,7 @@ export async function runAgentSession(
   } finally {
     clearTimeout(total);
     clearTimeout(idle);
-    options.signal?.removeEventListener("abort", onExternal);
+    signal?.removeEventListener("abort", onExternal);
     await reader?.cancel().catch(() => {});
   }
 }

@@ -66,7 +66,71 @@ Deno.test("a full stream gives findings, summary and session id; the request is 
   assert.equal(s.headers.get("authorization"), "Bearer tok");
   assert.equal(s.headers.get("idempotency-key"), "r-1:2");
   assert.equal(s.headers.get("accept"), "text/event-stream");
+  assert.equal(s.headers.get("content-type"), "application/json");
   assert.deepEqual(s.body, request);
+});
+
+Deno.test("no token means no Authorization header; status events reach onEvent", async () => {
+  const statuses: string[] = [];
+  const { agent } = await run(reviewScript(), {
+    token: undefined,
+    onEvent: (e) => {
+      statuses.push(e.message);
+      throw new Error("a broken callback must not fail the session");
+    },
+  });
+  assert.equal(agent.sessions[0].headers.get("authorization"), null);
+  assert.deepEqual(statuses, ["reviewing"]);
+});
+
+Deno.test("done stops reading even if the agent keeps the stream open", async () => {
+  const agent = await startFakeAgent(() =>
+    sseResponse([{ event: "done", data: {} }, { comment: "late", delayMs: 5_000 }])
+  );
+  try {
+    const started = Date.now();
+    await runAgentSession(request, {
+      agentUrl: agent.url,
+      idleTimeoutMs: 1_000,
+      totalTimeoutMs: 2_000,
+    });
+    assert.ok(Date.now() - started < 1_000);
+    while (agent.open !== 0) await new Promise((r) => setTimeout(r, 5));
+  } finally {
+    await agent.close();
+  }
+});
+
+Deno.test("findings beyond maxFindings are counted, not kept", async () => {
+  const findings = Array.from(
+    { length: 5 },
+    (_, i) => ({ ...DEFAULT_FINDINGS[1], title: `t${i}` }),
+  );
+  const { result } = await run(reviewScript({ findings }), { maxFindings: 3 });
+  assert.deepEqual(result.findings.map((f) => f.title), ["t0", "t1", "t2"]);
+  assert.equal(result.droppedFindings, 2);
+});
+
+Deno.test("an event larger than maxEventBytes is final, terminated or not", async () => {
+  const big = { message: "x".repeat(2_000) };
+  await rejectsWith(
+    run(() => sseResponse([{ event: "status", data: big }, { event: "done", data: {} }]), {
+      maxEventBytes: 1_000,
+    }),
+    { retryable: false, reason: "agent_error", message: /exceeds 1000 bytes/ },
+  );
+  // A line that never ends must not grow the parser's buffer without bound.
+  const endless = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(new TextEncoder().encode(`event: status\ndata: ${"y".repeat(200_000)}`));
+    },
+  });
+  await rejectsWith(
+    run(() => new Response(endless, { headers: { "content-type": "text/event-stream" } }), {
+      maxEventBytes: 1_000,
+    }),
+    { retryable: false, reason: "agent_error", message: /^agent event exceeds 1000 bytes/ },
+  );
 });
 
 Deno.test("events split across one-byte chunks still parse", async () => {
@@ -91,6 +155,7 @@ Deno.test("heartbeats keep a slow stream alive past the idle timeout", async () 
 });
 
 Deno.test("bad JSON and invalid known events are skipped and counted; unknown events ignored", async () => {
+  const logged: unknown[] = [];
   const { result } = await run(() =>
     sseResponse([
       { event: "finding", data: "{not json" },
@@ -98,10 +163,10 @@ Deno.test("bad JSON and invalid known events are skipped and counted; unknown ev
       { event: "telemetry", data: { anything: true } },
       { event: "finding", data: DEFAULT_FINDINGS[1] },
       { event: "done", data: {} },
-    ])
-  );
+    ]), { log: (_m, context) => logged.push(context.event) });
   assert.deepEqual(result.findings, [DEFAULT_FINDINGS[1]]);
   assert.equal(result.skippedEvents, 2);
+  assert.deepEqual(logged, ["finding", "finding"]);
 });
 
 Deno.test("HTTP 503 and 429 are retryable, 400 is final", async () => {
@@ -109,7 +174,7 @@ Deno.test("HTTP 503 and 429 are retryable, 400 is final", async () => {
     await rejectsWith(run(() => new Response("nope", { status })), {
       retryable,
       reason: "agent_error",
-      message: new RegExp(`${status}`),
+      message: `agent answered ${status}: nope`,
     });
   }
 });
@@ -131,7 +196,11 @@ Deno.test("an error event is final with the agent's message unless retryable", a
 
 Deno.test("a stream that ends without done is retryable", async () => {
   await rejectsWith(
-    run(() => sseResponse([{ event: "summary", data: { text: "x" } }].slice(0, 1))),
+    run(() =>
+      sseResponse([{ event: "summary", data: { text: "x" } }, { event: "done", data: {} }], {
+        endWithoutDone: true,
+      })
+    ),
     { retryable: true, message: /without done/ },
   );
 });

@@ -13,21 +13,54 @@ export const REVIEW_COMMENT_MARKER = "<!-- ai-code-review:v1 -->";
 /** Comment bodies stay below this, leaving room under GitHub's 65536-character limit. */
 export const MAX_COMMENT_CHARS = 60_000;
 
+/** Footer and "…and N more" line: most they can add beyond the counted rows. */
+const MORE_LINE_ROOM = 80;
+
+/** One table cell: newlines flattened, `|` escaped, cut to `max` characters. */
 function cell(text: string, max = 300): string {
-  const flat = text.replace(/\r?\n/g, " ").replace(/\|/g, "\\|").trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+  const start = text.trimStart();
+  // Every raw character gives at least one (only "\r\n" gives one for two): 2·max+2 are enough.
+  const cut = start.length > 2 * max + 2;
+  const flat = (cut ? start.slice(0, 2 * max + 2) : start).replace(/\r\n|\r|\n/g, " ")
+    .replace(/\|/g, "\\|").trim();
+  if (flat.length <= max && !cut) return flat;
+  // Never leave a dangling backslash that would escape the cell's closing pipe.
+  return `${flat.slice(0, max - 1).replace(/[\uD800-\uDBFF]$/, "").replace(/\\+$/, "")}…`;
 }
 
+/** A file path as inline code (a path with backticks gets a longer fence). */
+function codeCell(path: string): string {
+  const text = cell(path, 200);
+  if (!text) return "";
+  return text.includes("`") ? `\`\` ${text} \`\`` : `\`${text}\``;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Severity (most severe first), then file, then line (file-level findings first). */
 function sortFindings(findings: Finding[]): Finding[] {
   return [...findings].sort((a, b) =>
     SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity) ||
-    a.file_path.localeCompare(b.file_path) ||
+    compareText(a.file_path, b.file_path) ||
     (a.line_start ?? -1) - (b.line_start ?? -1)
   );
 }
 
+function row(f: Finding): string {
+  const title = `**${cell(f.title, 200)}**`;
+  const description = cell(f.description);
+  const detail = f.suggestion
+    ? `${title} — ${description} _Suggestion:_ ${cell(f.suggestion, 200)}`
+    : `${title} — ${description}`;
+  return `| ${f.severity} | ${codeCell(f.file_path)} | ${f.line_start ?? ""} | ${detail} |`;
+}
+
 /**
- * Formats the review comment.
+ * Formats the review comment: the marker on the first line, a heading, the short head sha, counts
+ * per severity, the summary, and a table of findings ordered by severity, file and line. Rows that
+ * would take the body past {@link MAX_COMMENT_CHARS} are left out and counted instead.
  *
  * @example
  * ```ts
@@ -47,39 +80,38 @@ export function formatReviewComment(input: {
   const counts = countBySeverity(input.findings);
   const countLine = SEVERITY_ORDER.filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`)
     .join(", ");
+  const total = input.findings.length;
   const head = [
     REVIEW_COMMENT_MARKER,
     `## AI code review`,
     "",
-    `Reviewed head \`${input.headSha.slice(0, 7)}\` of ${input.repo}#${input.pullNumber}: ` +
-    (input.findings.length ? `${input.findings.length} findings (${countLine}).` : "no findings."),
+    `Reviewed head \`${input.headSha.slice(0, 7)}\` of ${
+      input.repo.slice(0, 300)
+    }#${input.pullNumber}: ` +
+    (total ? `${total} ${total === 1 ? "finding" : "findings"} (${countLine}).` : "no findings."),
     "",
   ];
-  if (input.summary) head.push(input.summary.slice(0, 10_000), "");
-  const footer = ["", `<sub>review ${input.reviewId}</sub>`];
-  if (input.findings.length === 0) {
-    return [...head, "No findings.", ...footer].join("\n");
+  const summary = input.summary?.trim();
+  if (summary) {
+    head.push(summary.length > 10_000 ? `${summary.slice(0, 9_999)}…` : summary, "");
   }
+  const footer = ["", `<sub>review ${cell(input.reviewId, 200)}</sub>`];
+  if (total === 0) return [...head, "No findings.", ...footer].join("\n");
+
   const lines = [...head, "| Severity | File | Line | Finding |", "|---|---|---|---|"];
-  let size = lines.join("\n").length + footer.join("\n").length + 200;
+  let size = lines.join("\n").length + footer.join("\n").length + 1 + MORE_LINE_ROOM;
   const sorted = sortFindings(input.findings);
   let shown = 0;
   for (const f of sorted) {
-    const detail = f.suggestion
-      ? `**${cell(f.title, 200)}** — ${cell(f.description)} _Suggestion:_ ${
-        cell(f.suggestion, 200)
-      }`
-      : `**${cell(f.title, 200)}** — ${cell(f.description)}`;
-    const row = `| ${f.severity} | \`${cell(f.file_path, 200)}\` | ${
-      f.line_start ?? ""
-    } | ${detail} |`;
-    if (size + row.length + 1 > MAX_COMMENT_CHARS) break;
-    lines.push(row);
-    size += row.length + 1;
+    const line = row(f);
+    if (size + line.length + 1 > MAX_COMMENT_CHARS) break;
+    lines.push(line);
+    size += line.length + 1;
     shown++;
   }
-  if (shown < sorted.length) {
-    lines.push("", `…and ${sorted.length - shown} more findings not shown.`);
+  const hidden = sorted.length - shown;
+  if (hidden > 0) {
+    lines.push("", `…and ${hidden} more ${hidden === 1 ? "finding" : "findings"} not shown.`);
   }
   return [...lines, ...footer].join("\n");
 }

@@ -2,24 +2,59 @@
  * Every GitHub call, through `@octokit/rest`, with errors mapped to retryable or final
  * {@link ReviewError}s. The token is never part of an error message.
  *
+ * `@octokit/rest` bundles only the request-log, REST-endpoint-methods and paginate plugins: it has
+ * no retry or throttling plugin, so every method here makes exactly one HTTP request (plus the
+ * create after a 404 in {@link GitHubClient.upsertComment}), bounded by its own timeout. Retrying
+ * is the review pipeline's business.
+ *
  * @module
  */
 import { Octokit } from "@octokit/rest";
 import { ReviewError } from "./errors.ts";
 
-/** What the pipeline needs of a pull request. */
+/**
+ * What the pipeline needs of a pull request.
+ *
+ * @example
+ * ```ts
+ * const pr: PullRequestInfo = {
+ *   headSha: "a".repeat(40), baseSha: "b".repeat(40), title: "Fix", state: "open", draft: false,
+ * };
+ * ```
+ */
 export interface PullRequestInfo {
+  /** Commit sha of the PR head. */
   headSha: string;
+  /** Commit sha of the PR base. */
   baseSha: string;
+  /** The PR title. */
   title: string;
+  /** Merged PRs are `closed`. */
   state: "open" | "closed";
+  /** Whether the PR is a draft. */
   draft: boolean;
 }
 
-/** The GitHub operations of the pipeline. */
+/**
+ * The GitHub operations of the pipeline. Every failure is a {@link ReviewError} with reason
+ * `github_error`.
+ *
+ * @example
+ * ```ts
+ * const github: GitHubClient = createGitHubClient({ baseUrl: "https://api.github.com" });
+ * const { id } = await github.upsertComment("octo/app", 12, "body");
+ * await github.upsertComment("octo/app", 12, "new body", id); // edits the same comment
+ * ```
+ */
 export interface GitHubClient {
+  /** `pulls.get`. */
   getPullRequest(repo: string, pullNumber: number): Promise<PullRequestInfo>;
+  /** `pulls.get` in the `diff` media type; diffs over the client's byte bound are cut at a line. */
   getDiff(repo: string, pullNumber: number): Promise<string>;
+  /**
+   * Edits `existingCommentId` (`issues.updateComment`) or, when none is given or that comment was
+   * deleted (404), posts a new one (`issues.createComment`). `url` is the comment's `html_url`.
+   */
   upsertComment(
     repo: string,
     pullNumber: number,
@@ -28,53 +63,172 @@ export interface GitHubClient {
   ): Promise<{ id: number; url: string }>;
 }
 
-function splitRepo(repo: string): { owner: string; repo: string } {
-  const i = repo.indexOf("/");
-  return { owner: repo.slice(0, i), repo: repo.slice(i + 1) };
-}
-
-function statusOf(error: unknown): number | undefined {
-  const status = (error as { status?: unknown })?.status;
-  return typeof status === "number" ? status : undefined;
-}
-
 /**
- * Maps an Octokit failure to a {@link ReviewError}: 5xx, 429, rate-limited 403, network errors and
- * timeouts are retryable; other 4xx are final.
+ * Default bound of one GitHub request, headers and body.
  *
  * @example
  * ```ts
- * throw githubError(error, "pulls.get octo/app#1");
+ * createGitHubClient({ baseUrl, timeoutMs: DEFAULT_GITHUB_TIMEOUT_MS / 2 });
  * ```
  */
-export function githubError(error: unknown, what: string): ReviewError {
-  const status = statusOf(error);
-  const headers = (error as { response?: { headers?: Record<string, string> } })?.response
-    ?.headers;
-  const rateLimited = status === 403 && headers?.["x-ratelimit-remaining"] === "0";
-  const retryable = status === undefined || status >= 500 || status === 429 || rateLimited;
-  const detail = status === undefined
-    ? `failed: ${error instanceof Error ? error.name : "error"}`
-    : `answered ${status}: ${
-      String(
-        (error as { response?: { data?: { message?: unknown } } })?.response?.data?.message ??
-          (error as Error).message ?? "",
-      ).slice(0, 200)
-    }`;
-  return new ReviewError(`GitHub ${what} ${detail}`, {
-    retryable,
+export const DEFAULT_GITHUB_TIMEOUT_MS = 30_000;
+
+/**
+ * Default bound of the diff text accepted from GitHub, cut at a line (callers then cut it further
+ * with {@link truncateDiff}).
+ *
+ * @example
+ * ```ts
+ * createGitHubClient({ baseUrl, maxDiffBytes: DEFAULT_MAX_DIFF_BYTES * 2 });
+ * ```
+ */
+export const DEFAULT_MAX_DIFF_BYTES = 16 * 1024 * 1024;
+
+function splitRepo(repo: string): { owner: string; repo: string } {
+  const i = repo.indexOf("/");
+  if (i <= 0 || i === repo.length - 1) {
+    throw new ReviewError(`GitHub repository ${JSON.stringify(repo)} is not "owner/name"`, {
+      retryable: false,
+      reason: "github_error",
+    });
+  }
+  return { owner: repo.slice(0, i), repo: repo.slice(i + 1) };
+}
+
+interface ErrorLike {
+  status?: unknown;
+  message?: unknown;
+  response?: { status?: unknown; headers?: Record<string, unknown>; data?: unknown };
+}
+
+function statusOf(error: unknown): number | undefined {
+  const status = (error as ErrorLike | undefined)?.status;
+  return typeof status === "number" ? status : undefined;
+}
+
+/** An HTTP answer from GitHub, as opposed to a request that never got one (Octokit calls those 500). */
+function answeredStatus(error: unknown): number | undefined {
+  const response = (error as ErrorLike | undefined)?.response;
+  if (!response || typeof response !== "object") return undefined;
+  return typeof response.status === "number" ? response.status : statusOf(error);
+}
+
+function redact(text: string, secrets: readonly (string | undefined)[]): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret && secret.length >= 4) out = out.split(secret).join("[REDACTED]");
+  }
+  return out;
+}
+
+function oneLine(text: string, max = 200): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+/**
+ * Maps an Octokit failure to a {@link ReviewError} (reason `github_error`): 5xx, 429, a rate-limited
+ * 403 (`x-ratelimit-remaining: 0` or `retry-after`) and failures without an answer (network errors,
+ * timeouts) are retryable; 401, 404, 422 and every other 4xx are final. `secrets` are cut out of the
+ * message. A {@link ReviewError} passes through unchanged.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await octokit.pulls.get({ owner: "octo", repo: "app", pull_number: 12 });
+ * } catch (error) {
+ *   throw githubError(error, "pulls.get octo/app#12", [token]);
+ *   // e.g. "GitHub pulls.get octo/app#12 answered 404: Not Found" (final)
+ * }
+ * ```
+ */
+export function githubError(
+  error: unknown,
+  what: string,
+  secrets: readonly (string | undefined)[] = [],
+): ReviewError {
+  if (error instanceof ReviewError) return error;
+  const status = answeredStatus(error);
+  if (status === undefined) {
+    // No answer: Octokit reports a failed fetch as an HttpError "500" without a response.
+    const message = (error as ErrorLike | undefined)?.message;
+    const detail = typeof message === "string" && message ? oneLine(message) : String(error);
+    return new ReviewError(redact(`GitHub ${what} failed without an answer: ${detail}`, secrets), {
+      retryable: true,
+      reason: "github_error",
+    });
+  }
+  const response = (error as ErrorLike).response!;
+  const header = (name: string) => {
+    const value = response.headers?.[name];
+    return value === undefined || value === null ? undefined : String(value);
+  };
+  const rateLimited = status === 403 &&
+    (header("x-ratelimit-remaining") === "0" || header("retry-after") !== undefined);
+  const retryable = status >= 500 || status === 429 || rateLimited;
+  const data = response.data as { message?: unknown } | string | undefined;
+  const message = typeof data === "object" && data !== null && typeof data.message === "string"
+    ? data.message
+    : typeof data === "string" && data.trim()
+    ? data
+    : "no message";
+  return new ReviewError(
+    redact(`GitHub ${what} answered ${status}: ${oneLine(message)}`, secrets),
+    { retryable, reason: "github_error", cause: { status, rateLimited } },
+  );
+}
+
+async function readBounded(
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+): Promise<string> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let over = false;
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (size + value.byteLength > maxBytes) {
+        chunks.push(value.subarray(0, maxBytes - size));
+        size = maxBytes;
+        over = true;
+        break;
+      }
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    if (over) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+  let bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  if (over) bytes = bytes.subarray(0, bytes.lastIndexOf(0x0a) + 1); // whole lines only
+  return new TextDecoder().decode(bytes);
+}
+
+function malformed(what: string): ReviewError {
+  return new ReviewError(`GitHub ${what} answered with an unexpected body`, {
+    retryable: true,
     reason: "github_error",
-    cause: status,
   });
 }
 
 /**
- * Creates the GitHub client.
+ * Creates the GitHub client. Each request is bounded by `timeoutMs` (default 30 s) and the diff
+ * accepted by `maxDiffBytes` (default 16 MiB, cut at a line); `fetch` replaces the global one.
  *
  * @example
  * ```ts
  * const github = createGitHubClient({ baseUrl: "https://api.github.com", token: "ghs_…" });
  * const pr = await github.getPullRequest("octo/app", 12);
+ * const files = filesFromDiff(await github.getDiff("octo/app", 12));
  * ```
  */
 export function createGitHubClient(options: {
@@ -83,110 +237,176 @@ export function createGitHubClient(options: {
   fetch?: typeof fetch;
   userAgent?: string;
   timeoutMs?: number;
+  maxDiffBytes?: number;
 }): GitHubClient {
   const octokit = new Octokit({
     baseUrl: options.baseUrl.replace(/\/+$/, ""),
     auth: options.token,
     userAgent: options.userAgent ?? "ai-code-review-orchestrator",
-    request: options.fetch ? { fetch: options.fetch } : {},
+    request: { fetch: options.fetch },
+    // Errors are returned as ReviewErrors and logged by the pipeline.
     log: { debug() {}, info() {}, warn() {}, error() {} },
   });
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_GITHUB_TIMEOUT_MS;
+  const maxDiffBytes = options.maxDiffBytes ?? DEFAULT_MAX_DIFF_BYTES;
+  const secrets = [options.token];
 
   async function call<T>(what: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const signal = AbortSignal.timeout(timeoutMs);
     try {
-      return await run(AbortSignal.timeout(timeoutMs));
+      return await run(signal);
     } catch (error) {
-      throw githubError(error, what);
+      if (signal.aborted && !(error instanceof ReviewError)) {
+        throw new ReviewError(`GitHub ${what} timed out after ${timeoutMs} ms`, {
+          retryable: true,
+          reason: "github_error",
+        });
+      }
+      throw githubError(error, what, secrets);
     }
   }
 
   return {
     getPullRequest(repo, pullNumber) {
-      return call(`pulls.get ${repo}#${pullNumber}`, async (signal) => {
+      const what = `pulls.get ${repo}#${pullNumber}`;
+      return call(what, async (signal) => {
         const { data } = await octokit.pulls.get({
           ...splitRepo(repo),
           pull_number: pullNumber,
           request: { signal },
         });
+        const pr = data as Partial<typeof data> | undefined;
+        if (
+          typeof pr?.head?.sha !== "string" || typeof pr.base?.sha !== "string" ||
+          typeof pr.title !== "string"
+        ) throw malformed(what);
         return {
-          headSha: data.head.sha,
-          baseSha: data.base.sha,
-          title: data.title,
-          state: data.state === "closed" ? "closed" : "open",
-          draft: data.draft ?? false,
+          headSha: pr.head.sha,
+          baseSha: pr.base.sha,
+          title: pr.title,
+          state: pr.state === "closed" ? "closed" : "open",
+          draft: pr.draft === true,
         };
       });
     },
     getDiff(repo, pullNumber) {
-      return call(`pulls.get (diff) ${repo}#${pullNumber}`, async (signal) => {
+      const what = `pulls.get (diff) ${repo}#${pullNumber}`;
+      return call(what, async (signal) => {
         const { data } = await octokit.pulls.get({
           ...splitRepo(repo),
           pull_number: pullNumber,
           mediaType: { format: "diff" },
-          request: { signal },
+          // Read the body here, with a byte bound, rather than letting Octokit buffer all of it.
+          request: { signal, parseSuccessResponseBody: false },
         });
-        return String(data);
+        const body = data as unknown;
+        if (body === null || body === undefined) return "";
+        if (typeof body === "string") return truncateDiff(body, maxDiffBytes).diff;
+        if (body instanceof ReadableStream) return await readBounded(body, maxDiffBytes);
+        throw malformed(what);
       });
     },
-    upsertComment(repo, pullNumber, body, existingCommentId) {
-      const where = splitRepo(repo);
+    async upsertComment(repo, pullNumber, body, existingCommentId) {
       const create = () =>
         call(`issues.createComment ${repo}#${pullNumber}`, async (signal) => {
           const { data } = await octokit.issues.createComment({
-            ...where,
+            ...splitRepo(repo),
             issue_number: pullNumber,
             body,
             request: { signal },
           });
           return { id: data.id, url: data.html_url };
         });
-      if (existingCommentId === undefined) return create();
-      return call(`issues.updateComment ${repo}#${pullNumber}`, async (signal) => {
-        try {
-          const { data } = await octokit.issues.updateComment({
-            ...where,
-            comment_id: existingCommentId,
-            body,
-            request: { signal },
-          });
-          return { id: data.id, url: data.html_url };
-        } catch (error) {
-          // Someone deleted the comment: post a new one rather than fail the review.
-          if (statusOf(error) === 404) return await create();
-          throw error;
-        }
-      });
+      if (existingCommentId === undefined) return await create();
+      const updated = await call(
+        `issues.updateComment ${repo}#${pullNumber} (comment ${existingCommentId})`,
+        async (signal) => {
+          try {
+            const { data } = await octokit.issues.updateComment({
+              ...splitRepo(repo),
+              comment_id: existingCommentId,
+              body,
+              request: { signal },
+            });
+            return { id: data.id, url: data.html_url };
+          } catch (error) {
+            // Someone deleted the comment: post a new one rather than fail the review.
+            if (answeredStatus(error) === 404) return null;
+            throw error;
+          }
+        },
+      );
+      return updated ?? await create();
     },
   };
 }
 
 /**
- * The paths a unified diff touches (the `b/` side), in order, without repeats.
+ * The paths a unified diff touches (the `b/` side of each `diff --git a/X b/Y` line), in order,
+ * without repeats.
  *
  * @example
  * ```ts
- * filesFromDiff("diff --git a/x.ts b/x.ts\n"); // ["x.ts"]
+ * filesFromDiff("diff --git a/old.ts b/new.ts\n+x\ndiff --git a/y.ts b/y.ts\n"); // ["new.ts", "y.ts"]
  * ```
  */
 export function filesFromDiff(diff: string): string[] {
   const files = new Set<string>();
-  for (const match of diff.matchAll(/^diff --git a\/.+? b\/(.+)$/gm)) files.add(match[1]);
+  for (const match of diff.matchAll(/^diff --git (.+?)\r?$/gm)) {
+    const path = bPath(match[1]);
+    if (path) files.add(path);
+  }
   return [...files];
 }
 
+/** The `b/` path of `a/X b/Y` (Git quotes paths with unusual characters: `"a/x y" "b/x y"`). */
+function bPath(rest: string): string | undefined {
+  const quoted = rest.match(/ "b\/((?:[^"\\]|\\.)*)"$/);
+  if (quoted) return unquote(quoted[1]);
+  // Unchanged paths: "a/P b/P" splits in the middle, even when P contains " b/".
+  const half = (rest.length - 1) / 2;
+  if (
+    Number.isInteger(half) && rest.startsWith("a/") && rest[half] === " " &&
+    rest.slice(2, half) === rest.slice(half + 3) && rest.slice(half + 1, half + 3) === "b/"
+  ) return rest.slice(half + 3);
+  return rest.match(/^(?:a\/.*?|"a\/(?:[^"\\]|\\.)*") b\/(.+)$/)?.[1];
+}
+
+function unquote(text: string): string {
+  const simple: Record<string, string> = { n: "\n", t: "\t", '"': '"', "\\": "\\" };
+  const bytes: number[] = [];
+  const encoder = new TextEncoder();
+  for (let i = 0; i < text.length; i++) {
+    const octal = text[i] === "\\" ? text.slice(i + 1, i + 4).match(/^[0-7]{3}$/) : null;
+    if (octal) {
+      bytes.push(parseInt(octal[0], 8));
+      i += 3;
+    } else if (text[i] === "\\" && i + 1 < text.length) {
+      bytes.push(...encoder.encode(simple[text[i + 1]] ?? text[i + 1]));
+      i++;
+    } else {
+      bytes.push(...encoder.encode(text[i]));
+    }
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
 /**
- * Cuts a diff to at most `maxBytes` (UTF-8) at a line boundary.
+ * Cuts a diff to at most `maxBytes` of UTF-8 at a line boundary (never inside a line or a
+ * character).
  *
  * @example
  * ```ts
  * truncateDiff("a\nb\n", 2); // { diff: "a\n", truncated: true }
+ * truncateDiff("a\nb\n", 10); // { diff: "a\nb\n", truncated: false }
  * ```
  */
 export function truncateDiff(diff: string, maxBytes: number): { diff: string; truncated: boolean } {
   const bytes = new TextEncoder().encode(diff);
-  if (bytes.length <= maxBytes) return { diff, truncated: false };
-  const cut = new TextDecoder().decode(bytes.slice(0, maxBytes)).replace(/\uFFFD$/, "");
-  const lastNewline = cut.lastIndexOf("\n");
-  return { diff: lastNewline >= 0 ? cut.slice(0, lastNewline + 1) : "", truncated: true };
+  if (bytes.length <= Math.max(0, maxBytes)) return { diff, truncated: false };
+  const head = bytes.subarray(0, Math.max(0, maxBytes));
+  return {
+    diff: new TextDecoder().decode(head.subarray(0, head.lastIndexOf(0x0a) + 1)),
+    truncated: true,
+  };
 }

@@ -1,37 +1,98 @@
 /**
  * A fake SSE review agent on loopback, programmable per session, that counts open streams.
+ *
+ * @module
  */
 import type { AgentFinding, AgentSessionRequest } from "../../review/agent_events.ts";
 
+/**
+ * One `POST /sessions` the fake received.
+ *
+ * @example
+ * ```ts
+ * const key = agent.sessions[0].headers.get("idempotency-key");
+ * ```
+ */
 export interface FakeAgentSession {
+  /** The request body as JSON. */
   body: AgentSessionRequest;
   headers: Headers;
+  /** 0-based count of sessions seen before this one. */
   index: number;
   /** `Date.now()` when the request arrived. */
   receivedAt: number;
 }
 
+/**
+ * What a script gets besides the session.
+ *
+ * @example
+ * ```ts
+ * const script: AgentScript = (_s, ctl) => {
+ *   ctl.signal.addEventListener("abort", () => console.log("client left"));
+ *   return sseResponse([{ event: "done" }]);
+ * };
+ * ```
+ */
 export interface ScriptControl {
+  /** Aborted when the client disconnects or the fake closes. */
   signal: AbortSignal;
 }
 
+/**
+ * Answers one session; a `text/event-stream` answer counts as an open stream until it ends.
+ *
+ * @example
+ * ```ts
+ * const flaky: AgentScript = (s, ctl) =>
+ *   s.index === 0 ? new Response("busy", { status: 503 }) : reviewScript()(s, ctl);
+ * ```
+ */
 export type AgentScript = (
   session: FakeAgentSession,
   ctl: ScriptControl,
 ) => Response | Promise<Response>;
 
+/**
+ * A running fake agent.
+ *
+ * @example
+ * ```ts
+ * const agent = await startFakeAgent();
+ * try {
+ *   // point the code under test at agent.url
+ * } finally {
+ *   await agent.close();
+ * }
+ * ```
+ */
 export interface FakeAgent {
+  /** `http://127.0.0.1:PORT`. */
   url: string;
+  /** Every `POST /sessions` received, in order. */
   sessions: FakeAgentSession[];
+  /** Sessions streaming right now. */
   readonly open: number;
+  /** Most sessions ever open at once per owner (`"owner/name"` -> `"owner"`). */
   maxOpenByRepoOwner: Map<string, number>;
   /** Most sessions ever open at once for one review id (more than 1 means a duplicate). */
   maxOpenByReview: Map<string, number>;
+  /** Most sessions ever open at once. */
   readonly maxOpen: number;
+  /** Replaces the script for sessions that arrive from now on. */
   setScript(script: AgentScript): void;
+  /** Aborts open streams and resolves once the server is fully shut down. */
   close(): Promise<void>;
 }
 
+/**
+ * One SSE frame for {@link sseResponse}: a comment, or an event whose string `data` is written raw.
+ *
+ * @example
+ * ```ts
+ * const frames: SseFrame[] = [{ comment: "hb", delayMs: 100 }, { event: "finding", data: "{bad" }];
+ * ```
+ */
 export interface SseFrame {
   event?: string;
   data?: unknown;
@@ -47,11 +108,29 @@ function frame(f: SseFrame): string {
   return `${f.event ? `event: ${f.event}\n` : ""}data: ${data}\n\n`;
 }
 
-/** An SSE response writing `frames` (each after its delay), optionally held open until `holdUntil`. */
+/**
+ * An SSE response writing `frames`, each after its delay. With `holdUntil` it waits for the
+ * promise before the `done` frame (or before closing); `endWithoutDone` drops `done` frames;
+ * `chunkBytes` splits the bytes into chunks of that size. Writing stops when the client leaves.
+ *
+ * @example
+ * ```ts
+ * const response = sseResponse(
+ *   [{ event: "summary", data: { text: "ok" } }, { event: "done", data: {} }],
+ *   { sessionId: "s-1", chunkBytes: 1 },
+ * );
+ * ```
+ */
 export function sseResponse(
-  frames: SseFrame[],
-  options: { holdUntil?: Promise<void>; sessionId?: string; chunkBytes?: number } = {},
+  events: SseFrame[],
+  options: {
+    holdUntil?: Promise<void>;
+    sessionId?: string;
+    endWithoutDone?: boolean;
+    chunkBytes?: number;
+  } = {},
 ): Response {
+  const frames = options.endWithoutDone ? events.filter((f) => f.event !== "done") : events;
   let cancelled = false;
   let wake: () => void = () => {};
   const cancelledSignal = new Promise<void>((r) => wake = r);
@@ -99,6 +178,14 @@ export function sseResponse(
   return new Response(body, { headers });
 }
 
+/**
+ * The findings {@link reviewScript} sends by default: one warning, one critical.
+ *
+ * @example
+ * ```ts
+ * assert.deepEqual(result.findings, DEFAULT_FINDINGS);
+ * ```
+ */
 export const DEFAULT_FINDINGS: AgentFinding[] = [
   {
     severity: "warning",
@@ -119,7 +206,15 @@ export const DEFAULT_FINDINGS: AgentFinding[] = [
   },
 ];
 
-/** A script that streams a status, the findings, a summary and `done`. */
+/**
+ * A script that streams a status, the findings, a summary and `done`, with session id
+ * `session-1`; `delayMs` delays the first frame.
+ *
+ * @example
+ * ```ts
+ * const agent = await startFakeAgent(reviewScript({ findings: [], summary: "Nothing to say" }));
+ * ```
+ */
 export function reviewScript(
   opts: { findings?: AgentFinding[]; summary?: string; delayMs?: number } = {},
 ): AgentScript {
@@ -135,6 +230,14 @@ export function reviewScript(
 /**
  * A script whose first session streams its frames up to `done` and then waits for `release()`;
  * later sessions finish at once. For tests that need one review to stay running.
+ *
+ * @example
+ * ```ts
+ * const { script, release } = holdFirstSession();
+ * const agent = await startFakeAgent(script);
+ * // ... assert while the first session is open, then:
+ * release();
+ * ```
  */
 export function holdFirstSession(
   frames: SseFrame[] = [{ event: "done", data: {} }],
@@ -147,7 +250,15 @@ export function holdFirstSession(
   };
 }
 
-/** Starts the fake agent; `POST /sessions` runs the current script. */
+/**
+ * Starts the fake agent on a free loopback port; `POST /sessions` runs the current script.
+ *
+ * @example
+ * ```ts
+ * const agent = await startFakeAgent(reviewScript());
+ * await agent.close();
+ * ```
+ */
 export function startFakeAgent(script: AgentScript = reviewScript()): Promise<FakeAgent> {
   let current = script;
   const sessions: FakeAgentSession[] = [];
@@ -165,7 +276,12 @@ export function startFakeAgent(script: AgentScript = reviewScript()): Promise<Fa
       return new Response("not found", { status: 404 });
     }
     const receivedAt = Date.now();
-    const body = await req.json() as AgentSessionRequest;
+    let body: AgentSessionRequest;
+    try {
+      body = await req.json();
+    } catch {
+      return new Response("body is not JSON", { status: 400 });
+    }
     const session = { body, headers: req.headers, index: sessions.length, receivedAt };
     sessions.push(session);
     const ctl = new AbortController();

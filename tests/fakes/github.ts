@@ -1,42 +1,88 @@
 /**
  * A fake GitHub REST API on loopback: pulls (JSON and diff), issue comments, injected failures.
+ * A Hono app served by `Deno.serve` on 127.0.0.1 and a free port; every test starts and closes its
+ * own.
+ *
+ * @module
  */
 import { Hono } from "hono";
 
+/** A pull request the fake serves (`diff` is returned for `Accept: …diff`). */
 export interface FakePull {
+  /** Repository owner login. */
   owner: string;
+  /** Repository name. */
   repo: string;
+  /** Pull request number. */
   number: number;
+  /** `head.sha` (default `"a".repeat(40)`). */
   headSha: string;
+  /** `base.sha` (default `"b".repeat(40)`). */
   baseSha: string;
+  /** Title (default `Pull <number>`). */
   title: string;
+  /** State (default `open`). */
   state: "open" | "closed";
+  /** Draft flag (default false). */
   draft: boolean;
+  /** The unified diff (default {@link DEFAULT_DIFF}). */
   diff: string;
 }
 
+/** An issue comment posted to the fake. */
 export interface FakeComment {
+  /** Comment id (from 1000 up). */
   id: number;
+  /** Repository owner login. */
   owner: string;
+  /** Repository name. */
   repo: string;
+  /** The issue (pull request) number it was posted on. */
   issueNumber: number;
+  /** Current body. */
   body: string;
+  /** How many times it was edited. */
   updatedCount: number;
 }
 
-type Route = "pulls.get" | "diff" | "comment";
+/** Routes failures can be injected into (`comment` covers both create and update). */
+export type FakeRoute = "pulls.get" | "diff" | "comment";
 
+/**
+ * A running fake.
+ *
+ * @example
+ * ```ts
+ * const gh = await startFakeGitHub();
+ * gh.setPull({ owner: "octo", repo: "app", number: 3 });
+ * gh.failNext("pulls.get", 503); // the next pulls.get answers 503, then it works again
+ * await gh.close();
+ * ```
+ */
 export interface FakeGitHub {
+  /** Base URL, e.g. `http://127.0.0.1:54321` (use as the Octokit `baseUrl`). */
   url: string;
+  /** Pulls by `${owner}/${repo}#${number}`. */
   pulls: Map<string, FakePull>;
+  /** Every comment posted, in order. */
   comments: FakeComment[];
+  /** Every request received, in order. */
   requests: Array<{ method: string; path: string; authorization: string | null }>;
+  /** Adds or changes a pull; unspecified fields keep their value or get a default. */
   setPull(pull: Partial<FakePull> & { owner: string; repo: string; number: number }): FakePull;
-  failNext(route: Route, status: number, times?: number): void;
+  /** The next `times` (default 1) requests to `route` answer `status` (with `headers`, if given). */
+  failNext(
+    route: FakeRoute,
+    status: number,
+    times?: number,
+    headers?: Record<string, string>,
+  ): void;
+  /** Stops the server. */
   close(): Promise<void>;
 }
 
-const DEFAULT_DIFF = [
+/** The default diff of a pull: two files, `src/app.ts` and `README.md`. */
+export const DEFAULT_DIFF: string = [
   "diff --git a/src/app.ts b/src/app.ts",
   "--- a/src/app.ts",
   "+++ b/src/app.ts",
@@ -53,18 +99,40 @@ const DEFAULT_DIFF = [
   "",
 ].join("\n");
 
+/**
+ * Starts a fake GitHub on a free loopback port.
+ *
+ * @example
+ * ```ts
+ * const gh = await startFakeGitHub();
+ * try {
+ *   gh.setPull({ owner: "octo", repo: "app", number: 1, title: "Fix" });
+ *   const client = createGitHubClient({ baseUrl: gh.url, token: "t" });
+ *   await client.getPullRequest("octo/app", 1);
+ * } finally {
+ *   await gh.close();
+ * }
+ * ```
+ */
 export function startFakeGitHub(): Promise<FakeGitHub> {
   const pulls = new Map<string, FakePull>();
   const comments: FakeComment[] = [];
   const requests: FakeGitHub["requests"] = [];
-  const failures = new Map<Route, { status: number; times: number }>();
+  const failures = new Map<
+    FakeRoute,
+    { status: number; times: number; headers: Record<string, string> }
+  >();
   let nextCommentId = 1000;
 
-  function failure(route: Route): number | undefined {
+  /** The injected failure answer for `route`, if one is pending. */
+  function failure(route: FakeRoute): Response | undefined {
     const f = failures.get(route);
     if (!f || f.times <= 0) return undefined;
     f.times--;
-    return f.status;
+    return Response.json({ message: `injected ${f.status}` }, {
+      status: f.status,
+      headers: f.headers,
+    });
   }
 
   const app = new Hono();
@@ -80,7 +148,7 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
     const { owner, repo, number } = c.req.param();
     const wantsDiff = (c.req.header("accept") ?? "").includes("diff");
     const failed = failure(wantsDiff ? "diff" : "pulls.get");
-    if (failed) return c.json({ message: `injected ${failed}` }, failed as 500);
+    if (failed) return failed;
     const pull = pulls.get(`${owner}/${repo}#${number}`);
     if (!pull) return c.json({ message: "Not Found" }, 404);
     if (wantsDiff) return c.text(pull.diff, 200, { "content-type": "text/plain; charset=utf-8" });
@@ -97,7 +165,7 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
   });
   app.post("/repos/:owner/:repo/issues/:number/comments", async (c) => {
     const failed = failure("comment");
-    if (failed) return c.json({ message: `injected ${failed}` }, failed as 500);
+    if (failed) return failed;
     const { owner, repo, number } = c.req.param();
     const { body } = await c.req.json<{ body: string }>();
     const comment: FakeComment = {
@@ -117,7 +185,7 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
   });
   app.patch("/repos/:owner/:repo/issues/comments/:id", async (c) => {
     const failed = failure("comment");
-    if (failed) return c.json({ message: `injected ${failed}` }, failed as 500);
+    if (failed) return failed;
     const { owner, repo, id } = c.req.param();
     const comment = comments.find((x) => x.id === Number(id));
     if (!comment) return c.json({ message: "Not Found" }, 404);
@@ -152,8 +220,8 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
       pulls.set(key, full);
       return full;
     },
-    failNext(route, status, times = 1) {
-      failures.set(route, { status, times });
+    failNext(route, status, times = 1, headers = {}) {
+      failures.set(route, { status, times, headers });
     },
     close: () => server.shutdown(),
   });
