@@ -4,14 +4,16 @@
  *
  * @module
  */
-import type { Dispatch } from "./kv/owner_txn.ts";
+import type { Changes } from "./kv/changes.ts";
+import { createSweeper, type Sweeper } from "./queue/sweeper.ts";
 import { createWorker, type Worker } from "./queue/worker.ts";
 import { enqueueVia, type QueueTransport } from "./queue/port.ts";
 import { selectTransport } from "./queue/select.ts";
 import { type Config, ConfigError, missingSettings, parseConfig } from "./review/config.ts";
 import { consoleLogger, type Logger, type ReviewDeps } from "./review/deps.ts";
+import { createEffects } from "./review/effects.ts";
 import { createGitHubClient } from "./review/github.ts";
-import { createStatusNotifier } from "./review/status_callback.ts";
+import { createStatusNotifier, type StatusNotifier } from "./review/status_callback.ts";
 import { createApp } from "./routes/app.ts";
 
 /** What {@link startService} needs; everything but `config` and `kv` has a default. */
@@ -24,6 +26,8 @@ export interface ServiceOptions {
   instance?: string;
   /** Run the periodic sweeper in-process (default true). */
   sweeper?: boolean;
+  /** Extra listeners of every commit's changes (tests; later the live feed and metrics). */
+  listeners?: Array<(changes: Changes) => void>;
 }
 
 /** A running service (without its HTTP listener). */
@@ -31,6 +35,8 @@ export interface Service {
   app: ReturnType<typeof createApp>;
   deps: ReviewDeps;
   worker: Worker;
+  sweeper: Sweeper;
+  callbacks: StatusNotifier;
   transport: QueueTransport;
   transportWhy: string;
   /** Hands back running attempts, stops the listener and sweeper. Does not close `kv`. */
@@ -59,7 +65,13 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     pollMs: config.QUEUE_POLL_MS,
     clock,
   });
-  // The worker needs deps and deps call the worker: tie the knot through a late-bound slot.
+  const callbacks = createStatusNotifier({
+    apiUrl: config.API_URL,
+    secret: config.INTERNAL_API_SECRET,
+    fetch: options.fetch,
+    log: (m, c) => log("warn", m, c),
+  });
+  // The worker needs deps and the effects call the worker: tie the knot through a late binding.
   const late: { worker?: Worker } = {};
   const deps: ReviewDeps = {
     kv,
@@ -72,27 +84,26 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     }),
     agentFetch: options.fetch,
     enqueue: enqueueVia(transport),
-    afterDispatch: (dispatched: Dispatch[]) => late.worker?.kick(dispatched),
-    abortLocal: (reviewId: string) => late.worker?.abortLocal(reviewId),
-    notify: createStatusNotifier({
-      apiUrl: config.API_URL,
-      secret: config.INTERNAL_API_SECRET,
-      fetch: options.fetch,
-      log: (m, c) => log("warn", m, c),
+    apply: createEffects({
+      abort: (requests) => late.worker?.abort(requests),
+      kick: (dispatched) => late.worker?.kick(dispatched),
+      notify: (review) => callbacks.notify(review),
+      listeners: options.listeners,
+      log,
     }),
     log,
   };
   const w = createWorker(deps, { instance, transport });
   late.worker = w;
+  const sweeper = createSweeper(deps, { instance });
   const listening = transport.listen((message) => w.handle(message)).catch((error) => {
     log("error", "queue listener stopped", { error: String(error) });
   });
   let sweeping: Promise<unknown> | undefined;
   const sweep = () => {
-    // One sweep at a time per instance: a slow one is not stacked on by the next tick.
-    sweeping ??= w.sweep()
-      .catch((error) => log("warn", "sweep failed", { error: String(error) }))
-      .finally(() => sweeping = undefined);
+    sweeping = sweeper.sweep().catch((error) =>
+      log("warn", "sweep failed", { error: String(error) })
+    );
   };
   const sweepTimer = options.sweeper === false
     ? undefined
@@ -103,6 +114,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     app: createApp(deps),
     deps,
     worker: w,
+    sweeper,
+    callbacks,
     transport,
     transportWhy: why,
     listening,
@@ -112,6 +125,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       await transport.close();
       await w.shutdown(handBackMs);
       await sweeping;
+      // Status changes of the hand-backs get a moment to reach the backend.
+      await callbacks.idle(Math.min(handBackMs, 1_000));
+      callbacks.close();
       if (transport.name === "kv-table") await listening;
     },
   };
@@ -167,7 +183,7 @@ if (import.meta.main) {
   // queue, and stays open while this instance streams agent sessions, which keeps it alive.
   Deno.cron("review-sweeper", "* * * * *", async () => {
     const service = await ready;
-    await service.worker.sweep();
+    await service.sweeper.sweep();
     service.transport.wake?.();
     await service.worker.idle(14 * 60_000);
   });

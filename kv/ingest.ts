@@ -1,95 +1,129 @@
 /**
  * Storing a new review: deduplication, supersede of older reviews of the same pull request, and
- * either a slot at once or a place in the owner's pending line — one atomic commit.
+ * either a slot at once or a place in the owner's pending line — one atomic commit (plus one more
+ * per batch of superseded reviews when a pull request has very many unfinished ones).
  *
  * @module
  */
+import { getManyBatched } from "./batch.ts";
+import { type Changes, mergeChanges } from "./changes.ts";
 import { retryTransaction } from "./commit.ts";
 import { keys } from "./keys.ts";
-import { type Dispatch, OwnerTxn, readOwner, type TxnContext } from "./owner_txn.ts";
-import type { ReviewRecord } from "./records.ts";
+import { headsToRead, OwnerTxn, readOwner, type TxnContext } from "./owner_txn.ts";
+import type { CancelRequest, ReviewRecord } from "./records.ts";
+import { isTerminal, requestStopIn, transition } from "./transitions.ts";
 
 /** How long a webhook delivery id is remembered for deduplication (30 days). */
 export const DELIVERY_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** Unfinished reviews of one pull request read when superseding (more are left to the pipeline). */
+export const MAX_PULL_REVIEWS_READ = 200;
+/** Reviews superseded in the creating commit (each costs a check); the rest in later commits. */
+const SUPERSEDE_IN_CREATE = 20;
+
+/**
+ * Which older reviews of the same pull request a new one supersedes: `newer` only those whose
+ * webhook is older than this one's (`prUpdatedAt`, so a late delivery of an old push supersedes
+ * nothing); `all` every one of another head (the head GitHub reports now); `none` nothing.
+ */
+export type SupersedeMode = "newer" | "all" | "none";
 
 /** What {@link createReview} did. */
 export interface CreateReviewResult {
   review: ReviewRecord;
   /** `false` when an existing review was returned (same id, delivery, or PR head). */
   created: boolean;
-  /** Older reviews of the same pull request that this one superseded. */
-  superseded: ReviewRecord[];
-  dispatched: Dispatch[];
+  changes: Changes;
 }
 
-async function findExisting(kv: Deno.Kv, review: ReviewRecord) {
+/**
+ * Whether an existing review of the same head stands in for a new one: a cancelled or superseded
+ * review never does, and with `again` (a reopened pull request) only an unfinished one does.
+ */
+function standsIn(existing: ReviewRecord, again: boolean): boolean {
+  if (existing.status === "cancelled") return false;
+  return again ? !isTerminal(existing) : true;
+}
+
+async function findExisting(kv: Deno.Kv, review: ReviewRecord, again: boolean) {
   const lookups: Deno.KvKey[] = [keys.review(review.id)];
   if (review.deliveryId) lookups.push(keys.byDelivery(review.deliveryId));
-  if (review.headSha) lookups.push(keys.byHead(review.repo, review.pullNumber, review.headSha));
-  const entries = await kv.getMany<unknown[]>(lookups);
+  const headKey = review.headSha
+    ? keys.byHead(review.repo, review.pullNumber, review.headSha)
+    : undefined;
+  if (headKey) lookups.push(headKey);
+  const entries = await getManyBatched<unknown>(kv, lookups);
   const [byId, ...indexes] = entries;
-  if (byId.value) return { entries, existingId: review.id };
-  const hit = indexes.find((e) => typeof e.value === "string");
-  return { entries, existingId: hit ? (hit.value as string) : undefined };
+  if (byId.value) return { entries, existing: byId.value as ReviewRecord };
+  for (const index of indexes) {
+    if (typeof index.value !== "string") continue;
+    const found = await kv.get<ReviewRecord>(keys.review(index.value));
+    if (!found.value) continue;
+    const isHead = headKey !== undefined && index.key === headKey;
+    if (!isHead || standsIn(found.value, again)) return { entries, existing: found.value };
+  }
+  return { entries, existing: undefined };
 }
 
-async function olderReviewsOfPull(kv: Deno.Kv, review: ReviewRecord) {
+/** Unfinished reviews of the same pull request and owner that `review` supersedes. */
+async function toSupersede(kv: Deno.Kv, review: ReviewRecord, mode: SupersedeMode) {
+  if (mode === "none" || !review.headSha) return [];
   const ids = await Array.fromAsync(
-    kv.list<string>({ prefix: keys.prActiveOf(review.repo, review.pullNumber) }),
+    kv.list<string>(
+      { prefix: keys.prActiveOf(review.repo, review.pullNumber) },
+      { limit: MAX_PULL_REVIEWS_READ },
+    ),
   );
-  if (ids.length === 0) return [];
-  const records = await kv.getMany<ReviewRecord[]>(ids.map((e) => keys.review(e.value)));
-  return records.filter((e): e is Deno.KvEntry<ReviewRecord> =>
-    e.value !== null &&
-    e.value.owner.type === review.owner.type && e.value.owner.id === review.owner.id &&
-    e.value.headSha !== review.headSha
-  );
+  const records = await getManyBatched<ReviewRecord>(kv, ids.map((e) => keys.review(e.value)));
+  return records.filter((e): e is Deno.KvEntry<ReviewRecord> => {
+    const old = e.value;
+    if (!old || isTerminal(old) || old.id === review.id) return false;
+    if (old.owner.type !== review.owner.type || old.owner.id !== review.owner.id) return false;
+    // A review whose head is not known yet (created through the API) learns it when it runs.
+    if (!old.headSha || old.headSha === review.headSha) return false;
+    if (mode === "all") return true;
+    return old.prUpdatedAt !== undefined && review.prUpdatedAt !== undefined &&
+      old.prUpdatedAt < review.prUpdatedAt;
+  });
 }
 
 /**
  * Stores a new `pending` review, or returns the existing one for the same id, webhook delivery
- * or pull request head. Older unfinished reviews of the same pull request are superseded when
- * `supersede` is set. Takes a slot at once when the owner has one free and nobody waiting.
+ * or pull request head. Older unfinished reviews of the same pull request are superseded as
+ * `supersede` says: pending and queued ones end at once, running ones are asked to stop. Takes a
+ * slot at once when the owner has one free and nobody waiting.
  *
  * @example
  * ```ts
- * const { review, created } = await createReview(ctx, record, { supersede: true });
+ * const { review, created, changes } = await createReview(ctx, record, { supersede: "newer" });
  * ```
  */
-export function createReview(
+export async function createReview(
   ctx: TxnContext,
   review: ReviewRecord,
-  options: { supersede: boolean },
+  options: { supersede: SupersedeMode; again?: boolean },
 ): Promise<CreateReviewResult> {
   const { kv } = ctx;
-  return retryTransaction(`createReview ${review.id}`, async () => {
-    const { entries, existingId } = await findExisting(kv, review);
-    if (existingId) {
-      const existing = await kv.get<ReviewRecord>(keys.review(existingId));
-      if (existing.value) {
-        return { review: existing.value, created: false, superseded: [], dispatched: [] };
-      }
+  let rest: ReviewRecord[] = [];
+  const request: CancelRequest = {
+    reason: "superseded",
+    message: `superseded by review ${review.id} for head ${review.headSha}`,
+    at: ctx.now,
+  };
+  const created = await retryTransaction(`createReview ${review.id}`, async () => {
+    const { entries, existing } = await findExisting(kv, review, options.again ?? false);
+    if (existing) {
+      return { review: existing, created: false, changes: mergeChanges() };
     }
-    const older = options.supersede && review.headSha ? await olderReviewsOfPull(kv, review) : [];
-    const snapshot = await readOwner(kv, review.owner, ctx.limit + older.length);
+    const older = await toSupersede(kv, review, options.supersede);
+    const now = older.slice(0, SUPERSEDE_IN_CREATE);
+    rest = older.slice(SUPERSEDE_IN_CREATE).map((e) => e.value);
+    const snapshot = await readOwner(kv, review.owner, headsToRead(ctx.limit, now.length));
     const txn = new OwnerTxn(ctx, review.owner, snapshot);
     txn.op.check(...entries);
-    const superseded: ReviewRecord[] = [];
-    for (const entry of older) {
-      const old = entry.value;
+    for (const entry of now) {
       txn.op.check(entry);
-      if (old.status === "pending") txn.removePending(old);
-      else txn.freeSlot();
-      const ended: ReviewRecord = {
-        ...old,
-        status: "cancelled",
-        terminalReason: "superseded",
-        errorMessage: `superseded by review ${review.id} for head ${review.headSha}`,
-        finishedAt: ctx.now,
-        lease: undefined,
-      };
-      txn.putReview(ended);
-      superseded.push(ended);
+      requestStopIn(txn, entry.value, request, ctx.now);
     }
     txn.fillFreeSlots();
     txn.op
@@ -104,14 +138,26 @@ export function createReview(
     if (review.headSha) {
       txn.op.set(keys.byHead(review.repo, review.pullNumber, review.headSha), review.id);
     }
-    let stored = review;
+    let stored: ReviewRecord;
     if (txn.canStartNow) {
-      stored = txn.takeSlotAndDispatch(review);
+      stored = txn.takeSlotAndDispatch(review, null);
     } else {
       txn.addPending(review);
-      txn.putReview(review);
+      stored = txn.putReview(review, null);
     }
     if (!(await txn.commit())) return undefined;
-    return { review: stored, created: true, superseded, dispatched: txn.dispatched };
+    return { review: stored, created: true, changes: txn.changes };
   });
+  // Pull requests with very many unfinished reviews: the rest, one commit each.
+  const more: Changes[] = [];
+  for (const old of created.created ? rest : []) {
+    const t = await transition(
+      ctx,
+      old.id,
+      "supersede",
+      (current, txn) => requestStopIn(txn, current, request, ctx.now),
+    );
+    if (t) more.push(t.changes);
+  }
+  return { ...created, changes: mergeChanges(created.changes, ...more) };
 }

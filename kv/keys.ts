@@ -35,6 +35,14 @@ export const keys = {
   inflight: (reviewId: string): Deno.KvKey => ["inflight", reviewId],
   /** Prefix of all in-flight reviews (what the sweeper scans). */
   inflightAll: (): Deno.KvKey => ["inflight"],
+  /** `["owners_active", type, id]` → owner: owners with pending or running work (sweeps). */
+  activeOwner: (o: OwnerRef): Deno.KvKey => ["owners_active", o.type, o.id],
+  /** Prefix of the active-owner index. */
+  activeOwners: (): Deno.KvKey => ["owners_active"],
+  /** `["reviews_by_finish", finishedAt, id]` → id: finished reviews, oldest first (retention). */
+  byFinish: (finishedAt: number, id: string): Deno.KvKey => ["reviews_by_finish", finishedAt, id],
+  /** Prefix of the finish-time index. */
+  byFinishAll: (): Deno.KvKey => ["reviews_by_finish"],
   /** `["reviews_by_time", createdAt, id]` → id. */
   byTime: (createdAt: number, id: string): Deno.KvKey => ["reviews_by_time", createdAt, id],
   /** Prefix of the global time index. */

@@ -1,20 +1,18 @@
 /**
  * One owner's slots and pending line, changed in one atomic commit. Every operation that frees a
  * slot or adds to the line goes through {@link OwnerTxn}, so "a free slot means an empty line"
- * holds after every commit: the commit that frees a slot also claims the head of the line.
+ * holds after every commit: the commit that frees a slot also claims the head of the line. The
+ * transaction records what it changed ({@link Changes}) for the caller to apply.
  *
  * @module
  */
+import { getManyBatched } from "./batch.ts";
+import { type Changes, type Dispatch, emptyChanges } from "./changes.ts";
 import { keys } from "./keys.ts";
-import type { Owner, OwnerState, ReviewRecord } from "./records.ts";
+import { type Owner, type OwnerState, type ReviewRecord, TERMINAL_STATUSES } from "./records.ts";
+import { kvValueBytes, MAX_RECORD_BYTES, RecordTooLargeError } from "./size.ts";
 
-/** A queue message to send in the same commit: start an attempt of this review. */
-export interface Dispatch {
-  reviewId: string;
-  /** Must equal the review's `dispatchToken` for the message to start anything. */
-  token: string;
-  delayMs: number;
-}
+export type { Dispatch } from "./changes.ts";
 
 /** Adds a dispatch message to an atomic operation (the queue port's transport does this). */
 export type EnqueueInto = (op: Deno.AtomicOperation, dispatch: Dispatch) => void;
@@ -26,6 +24,12 @@ export interface TxnContext {
   now: number;
   limit: number;
 }
+
+/**
+ * Claims per commit: each costs two checks, and an atomic operation takes at most 100 (measured).
+ * A commit that could claim more leaves the rest to the next commit or sweep.
+ */
+export const MAX_CLAIMS_PER_COMMIT = 16;
 
 interface PendingHead {
   pendingEntry: Deno.KvEntry<string>;
@@ -39,29 +43,40 @@ export interface OwnerSnapshot {
 }
 
 /**
- * Reads an owner's counters and the first entries of its pending line.
+ * Reads an owner's counters and the first `headCount` entries of its pending line (at most
+ * {@link MAX_CLAIMS_PER_COMMIT} more than `extra`).
  *
  * @example
  * ```ts
  * const snap = await readOwner(kv, { type: "org", id: "1" }, 4);
  * ```
  */
-export async function readOwner(kv: Deno.Kv, owner: Owner, headCount: number) {
+export async function readOwner(
+  kv: Deno.Kv,
+  owner: Pick<Owner, "type" | "id">,
+  headCount: number,
+): Promise<OwnerSnapshot> {
   const entry = await kv.get<OwnerState>(keys.owner(owner));
   const heads: PendingHead[] = [];
   if ((entry.value?.pending ?? 0) > 0 && headCount > 0) {
     const pendingEntries = await Array.fromAsync(
       kv.list<string>({ prefix: keys.pendingOf(owner) }, { limit: headCount }),
     );
-    const reviews = pendingEntries.length
-      ? await kv.getMany<ReviewRecord[]>(pendingEntries.map((p) => keys.review(p.value)))
-      : [];
+    const reviews = await getManyBatched<ReviewRecord>(
+      kv,
+      pendingEntries.map((p) => keys.review(p.value)),
+    );
     pendingEntries.forEach((pendingEntry, i) => {
       const review = reviews[i];
       if (review.value) heads.push({ pendingEntry, review: review as Deno.KvEntry<ReviewRecord> });
     });
   }
-  return { entry, heads } satisfies OwnerSnapshot;
+  return { entry, heads };
+}
+
+/** How many line heads a transaction that may free `extra` slots should read. */
+export function headsToRead(limit: number, extra = 0): number {
+  return Math.min(limit, MAX_CLAIMS_PER_COMMIT) + extra;
 }
 
 /**
@@ -71,7 +86,7 @@ export async function readOwner(kv: Deno.Kv, owner: Owner, headCount: number) {
 export class OwnerTxn {
   readonly op: Deno.AtomicOperation;
   readonly state: OwnerState;
-  readonly dispatched: Dispatch[] = [];
+  readonly changes: Changes = emptyChanges();
   readonly #ctx: TxnContext;
   readonly #snapshot: OwnerSnapshot;
   readonly #removed = new Set<string>();
@@ -93,17 +108,26 @@ export class OwnerTxn {
     return this.state.active < this.#ctx.limit && this.state.pending === 0;
   }
 
-  /** Writes a review record and keeps its indexes in step with its status. */
-  putReview(review: ReviewRecord): void {
-    this.op.set(keys.review(review.id), review);
-    const inflight = review.status === "queued" || review.status === "running";
-    if (inflight) this.op.set(keys.inflight(review.id), review.owner);
-    else this.op.delete(keys.inflight(review.id));
-    if (
-      review.status === "completed" || review.status === "failed" || review.status === "cancelled"
-    ) {
-      this.op.delete(keys.prActive(review.repo, review.pullNumber, review.id));
+  /**
+   * Writes a review record (bumping `rev`) and keeps its indexes in step with its status. Throws
+   * {@link RecordTooLargeError} when the record would not fit one KV value.
+   */
+  putReview(review: ReviewRecord, before: ReviewRecord | null): ReviewRecord {
+    const next = { ...review, rev: (before?.rev ?? 0) + 1 };
+    const bytes = kvValueBytes(next);
+    if (bytes > MAX_RECORD_BYTES) throw new RecordTooLargeError(`review ${review.id}`, bytes);
+    this.op.set(keys.review(next.id), next);
+    const inflight = next.status === "queued" || next.status === "running";
+    if (inflight) this.op.set(keys.inflight(next.id), next.owner);
+    else this.op.delete(keys.inflight(next.id));
+    if (TERMINAL_STATUSES.includes(next.status)) {
+      this.op.delete(keys.prActive(next.repo, next.pullNumber, next.id));
+      if (next.finishedAt !== undefined) {
+        this.op.set(keys.byFinish(next.finishedAt, next.id), next.id);
+      }
     }
+    this.changes.reviews.push({ review: next, from: before?.status ?? null });
+    return next;
   }
 
   /** Adds a review at the end of the owner's pending line. */
@@ -119,48 +143,50 @@ export class OwnerTxn {
     this.#removed.add(review.id);
   }
 
-  /** Frees the slot a queued or running review held. */
+  /** Frees the slot a queued review, or the attempt holding a running one, held. */
   freeSlot(): void {
     this.state.active = Math.max(0, this.state.active - 1);
   }
 
   /**
    * Moves a review to `queued` with a fresh dispatch token and sends its message in this commit.
-   * The caller has already accounted for the slot. Returns the updated record.
+   * The caller has already accounted for the slot. Returns the written record.
    */
-  dispatch(review: ReviewRecord, delayMs = 0): ReviewRecord {
+  dispatch(review: ReviewRecord, before: ReviewRecord | null, delayMs = 0): ReviewRecord {
     const token = crypto.randomUUID();
-    const queued: ReviewRecord = {
+    const dispatch = { reviewId: review.id, token, delayMs };
+    const queued = this.putReview({
       ...review,
       status: "queued",
       queuedAt: review.queuedAt ?? this.#ctx.now,
       dispatchToken: token,
       dueAt: this.#ctx.now + delayMs,
       lease: undefined,
-    };
-    const dispatch = { reviewId: review.id, token, delayMs };
+    }, before);
     this.#ctx.enqueue(this.op, dispatch);
-    this.dispatched.push(dispatch);
-    this.putReview(queued);
+    this.changes.dispatched.push({ dispatch, review: queued });
     return queued;
   }
 
   /** Takes a new slot for a review and dispatches it. */
-  takeSlotAndDispatch(review: ReviewRecord): ReviewRecord {
+  takeSlotAndDispatch(review: ReviewRecord, before: ReviewRecord | null): ReviewRecord {
     this.state.active++;
-    return this.dispatch(review);
+    return this.dispatch(review, before);
   }
 
-  /** Claims heads of the pending line while slots are free. */
+  /** Claims heads of the pending line while slots are free (at most a bounded number). */
   fillFreeSlots(): void {
+    let claimed = 0;
     for (const head of this.#snapshot.heads) {
       if (this.state.active >= this.#ctx.limit || this.state.pending === 0) break;
+      if (claimed >= MAX_CLAIMS_PER_COMMIT) break;
       const review = head.review.value;
       if (this.#removed.has(review.id) || review.status !== "pending") continue;
       this.op.check(head.pendingEntry, head.review).delete(head.pendingEntry.key);
       this.state.pending--;
       this.#removed.add(review.id);
-      this.takeSlotAndDispatch(review);
+      this.takeSlotAndDispatch(review, review);
+      claimed++;
     }
   }
 
@@ -168,6 +194,12 @@ export class OwnerTxn {
   async commit(): Promise<boolean> {
     this.fillFreeSlots();
     this.op.set(keys.owner(this.state.owner), this.state);
+    // The sweeps read only owners with work: an index entry while anything waits or runs.
+    if (this.state.active > 0 || this.state.pending > 0) {
+      this.op.set(keys.activeOwner(this.state.owner), this.state.owner);
+    } else {
+      this.op.delete(keys.activeOwner(this.state.owner));
+    }
     const result = await this.op.commit();
     return result.ok;
   }

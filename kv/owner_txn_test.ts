@@ -7,14 +7,9 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { createReview } from "./ingest.ts";
 import { keys } from "./keys.ts";
-import {
-  cancelReview,
-  finishAttempt,
-  handBack,
-  recoverStalled,
-  scheduleRetry,
-  startAttempt,
-} from "./lifecycle.ts";
+import { finishAttempt, handBack, scheduleRetry, startAttempt } from "./attempts.ts";
+import { cancelReview } from "./cancel.ts";
+import { recoverStalled } from "./sweeps.ts";
 import type { Dispatch, TxnContext } from "./owner_txn.ts";
 import type { OwnerState, ReviewRecord } from "./records.ts";
 
@@ -121,22 +116,22 @@ Deno.test("slot bookkeeping holds under any sequence of operations", async () =>
                 headSha: `${c.head}`.repeat(40),
                 createdAt: now++,
               }),
-              { supersede: true },
+              { supersede: "all" },
             );
           } else if (c.op === "expire") {
             now += 1_000_000;
             await recoverStalled(ctx(), {
               maxAttempts: 2,
               overdueMs: 500_000,
+              skewMs: 0,
               instance: "sweeper",
             });
           } else if (c.op === "start") {
             const r = pick(reviews.filter((r) => r.status === "queued"), c.pick);
             if (r) {
-              await startAttempt(kv, { reviewId: r.id, token: r.dispatchToken! }, {
+              await startAttempt(ctx(), { reviewId: r.id, token: r.dispatchToken! }, {
                 instance: "t",
                 leaseMs: 10_000,
-                now: now++,
               });
             }
           } else if (c.op === "cancel") {
@@ -147,10 +142,16 @@ Deno.test("slot bookkeeping holds under any sequence of operations", async () =>
             if (!r) continue;
             const lease = r.lease!.token;
             if (c.op === "finish") {
-              await finishAttempt(ctx(), r.id, lease, {
-                status: "completed",
-                terminalReason: "completed",
-              });
+              // A holder asked to stop ends the review as asked; others complete.
+              await finishAttempt(
+                ctx(),
+                r.id,
+                lease,
+                (current) =>
+                  current.cancelRequested
+                    ? { status: "cancelled", terminalReason: current.cancelRequested.reason }
+                    : { status: "completed", terminalReason: "completed" },
+              );
             } else if (c.op === "retry") await scheduleRetry(ctx(), r.id, lease, "x", 10);
             else await handBack(ctx(), r.id, lease, 1);
           }
@@ -180,15 +181,15 @@ Deno.test("a pending line is served first in, first out", async () => {
           pullNumber: i + 1,
           createdAt: now++,
         }),
-        { supersede: false },
+        { supersede: "none" },
       );
     }
     const order: string[] = [];
     for (let i = 0; i < 5; i++) {
       const d = sent[i];
       order.push(d.reviewId);
-      const r = await startAttempt(kv, d, { instance: "t", leaseMs: 1000, now: now++ });
-      await finishAttempt(ctx(), r!.id, r!.lease!.token, {
+      const r = (await startAttempt(ctx(), d, { instance: "t", leaseMs: 1000 }))!.review;
+      await finishAttempt(ctx(), r.id, r.lease!.token, {
         status: "completed",
         terminalReason: "completed",
       });
@@ -204,12 +205,12 @@ Deno.test("repeated hand-backs end the review as interrupted", async () => {
   try {
     const sent: Dispatch[] = [];
     const ctx = (): TxnContext => ({ kv, now: 1, limit: 4, enqueue: (_o, d) => sent.push(d) });
-    await createReview(ctx(), pendingReview({ id: "r" }), { supersede: false });
+    await createReview(ctx(), pendingReview({ id: "r" }), { supersede: "none" });
     let last: ReviewRecord | undefined;
     for (let i = 0; i < 4; i++) {
-      const started = await startAttempt(kv, sent.at(-1)!, { instance: "t", leaseMs: 1, now: 1 });
+      const started = await startAttempt(ctx(), sent.at(-1)!, { instance: "t", leaseMs: 1 });
       if (!started) break;
-      last = (await handBack(ctx(), "r", started.lease!.token, 2))?.review;
+      last = (await handBack(ctx(), "r", started.review.lease!.token, 2))?.review;
     }
     assert.equal(last?.status, "failed");
     assert.equal(last?.terminalReason, "interrupted");

@@ -72,6 +72,15 @@ export const LeaseSchema = z.object({
 /** An attempt lease. */
 export type Lease = z.infer<typeof LeaseSchema>;
 
+/** A request to stop a running review, written by cancel or supersede; its holder ends it. */
+export const CancelRequestSchema = z.object({
+  reason: z.enum(["cancelled", "superseded"]),
+  message: z.string(),
+  at: z.number(),
+});
+/** A cancel request. */
+export type CancelRequest = z.infer<typeof CancelRequestSchema>;
+
 /** A review as stored under `["reviews", id]` (findings live under their own keys). */
 export const ReviewRecordSchema = z.object({
   id: z.string(),
@@ -82,7 +91,13 @@ export const ReviewRecordSchema = z.object({
   headSha: z.string().optional(),
   baseSha: z.string().optional(),
   title: z.string().optional(),
+  /** `pull_request.updated_at` of the webhook (ms): orders pushes that arrive out of order. */
+  prUpdatedAt: z.number().optional(),
   status: ReviewStatusSchema,
+  /** Bumped by every write of the record: status callbacks carry it so receivers can order them. */
+  rev: z.number().int().nonnegative().optional(),
+  /** Set on a running review by cancel or supersede; the attempt holding the lease ends it. */
+  cancelRequested: CancelRequestSchema.optional(),
   attempts: z.number().int().nonnegative(),
   /** Times a running attempt was handed back on shutdown (not counted as attempts). */
   handBacks: z.number().int().nonnegative(),
@@ -126,3 +141,21 @@ export const OwnerStateSchema = z.object({
 });
 /** Per-owner counters. */
 export type OwnerState = z.infer<typeof OwnerStateSchema>;
+
+/** Who is posting to a pull request's comment right now (one review at a time). */
+export const PublishClaimSchema = z.object({
+  reviewId: z.string(),
+  leaseToken: z.string(),
+  expiresAt: z.number(),
+});
+
+/** `["pr_comments", repo, pullNumber]`: the comment reviews of a pull request update in place. */
+export const PullCommentSchema = z.object({
+  commentId: z.number().optional(),
+  commentUrl: z.string().optional(),
+  /** The review whose result the comment shows. */
+  reviewId: z.string().optional(),
+  claim: PublishClaimSchema.optional(),
+});
+/** A pull request's comment pointer. */
+export type PullComment = z.infer<typeof PullCommentSchema>;

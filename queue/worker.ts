@@ -1,7 +1,7 @@
 /**
- * The worker: turns queue messages into review attempts, tracks this process's running attempts
- * (only to abort them; KV state decides everything), recovers stalled reviews, and hands running
- * attempts back on shutdown.
+ * The worker: turns queue messages into review attempts and keeps a registry of this process's
+ * running attempts, keyed by attempt (lease token), only to abort them: KV state decides
+ * everything. On shutdown it hands running attempts back.
  *
  * The queue handler only claims the attempt (one atomic commit) and returns; the agent session
  * runs detached under its lease. So a redelivery while a session streams is a no-op, and a
@@ -9,8 +9,8 @@
  *
  * @module
  */
-import { fillAllOwners, recoverStalled, startAttempt } from "../kv/lifecycle.ts";
-import type { Dispatch } from "../kv/owner_txn.ts";
+import { startAttempt } from "../kv/attempts.ts";
+import type { AbortRequest, Dispatch } from "../kv/changes.ts";
 import { type ReviewDeps, txnContext } from "../review/deps.ts";
 import { AttemptAborted } from "../review/errors.ts";
 import { runAttempt } from "../review/pipeline.ts";
@@ -20,6 +20,7 @@ import { PROBE_MESSAGE } from "./select.ts";
 
 /** A running attempt of this process. */
 interface LocalAttempt {
+  reviewId: string;
   controller: AbortController;
   done: Promise<void>;
 }
@@ -30,10 +31,10 @@ export interface Worker {
   handle(message: unknown): Promise<void>;
   /** Same-process fast path: start dispatched reviews without waiting for the queue. */
   kick(dispatched: Dispatch[]): void;
-  /** Aborts this process's attempt of a review that was cancelled or superseded. */
-  abortLocal(reviewId: string): void;
-  /** Recovers expired leases and overdue messages, and fills free slots. */
-  sweep(): Promise<number>;
+  /** Aborts this process's attempts asked to stop (by lease token); others notice through KV. */
+  abort(requests: AbortRequest[]): void;
+  /** Attempts running in this process. */
+  readonly running: number;
   /** Resolves when no attempt runs in this process (or after `timeoutMs`). */
   idle(timeoutMs?: number): Promise<boolean>;
   /** Hands every running attempt back to the queue; resolves within `timeoutMs`. */
@@ -48,8 +49,7 @@ export interface WorkerOptions {
 }
 
 /**
- * Creates the worker. Wire `deps.afterDispatch` to `worker.kick` and `deps.abortLocal` to
- * `worker.abortLocal` (see `main.ts`).
+ * Creates the worker. Wire the effects' `kick` and `abort` to it (see `main.ts`).
  *
  * @example
  * ```ts
@@ -61,70 +61,59 @@ export function createWorker(deps: ReviewDeps, options: WorkerOptions): Worker {
   const attempts = new Map<string, LocalAttempt>();
   let stopping = false;
 
-  function log(level: "info" | "warn" | "error", msg: string, ctx?: Record<string, unknown>) {
-    deps.log(level, msg, ctx);
-  }
-
   async function handle(raw: unknown): Promise<void> {
     if ((raw as { type?: unknown } | null)?.type === PROBE_MESSAGE.type) return;
     const parsed = QueueMessageSchema.safeParse(raw);
     if (!parsed.success) {
-      log("warn", "dropped a malformed queue message", { issues: parsed.error.message });
+      deps.log("warn", "dropped a malformed queue message", { issues: parsed.error.message });
       return;
     }
     // Thrown, not dropped: the transport redelivers it to an instance that is not stopping.
     if (stopping) throw new Error("worker is shutting down");
-    const started = await startAttempt(deps.kv, parsed.data, {
+    const started = await startAttempt(txnContext(deps), parsed.data, {
       instance: options.instance,
       leaseMs: deps.config.LEASE_MS,
-      now: deps.clock(),
     });
     if (!started) return;
+    const { review } = started;
+    const leaseToken = review.lease!.token;
     const controller = new AbortController();
-    // Shutdown began while this attempt was being claimed: hand it straight back.
+    // Registered before anything else happens, so shutdown and stop requests always find it.
+    const attempt: LocalAttempt = { reviewId: review.id, controller, done: Promise.resolve() };
+    attempts.set(leaseToken, attempt);
     if (stopping) controller.abort(new AttemptAborted("shutdown"));
-    const done = runAttempt(deps, started, controller.signal)
+    deps.apply(started.changes);
+    attempt.done = runAttempt(deps, review, controller.signal)
       .catch((error) =>
-        log("error", "attempt crashed", { reviewId: started.id, error: String(error) })
+        deps.log("error", "attempt crashed", { reviewId: review.id, error: String(error) })
       )
-      .finally(() => attempts.delete(started.id));
-    attempts.set(started.id, { controller, done });
-  }
-
-  function kick(dispatched: Dispatch[]) {
-    const fastPath = deps.config.FAST_PATH;
-    for (const d of dispatched) {
-      if (!fastPath || d.delayMs > 0) continue;
-      handle({ type: "run_review", reviewId: d.reviewId, token: d.token }).catch((error) => {
-        if (!stopping) {
-          log("warn", "fast-path dispatch failed; the queue message remains", {
-            reviewId: d.reviewId,
-            error: String(error),
-          });
-        }
-      });
-    }
-    if (dispatched.length) options.transport.wake?.();
+      .finally(() => attempts.delete(leaseToken));
   }
 
   return {
     handle,
-    kick,
-    abortLocal(reviewId) {
-      attempts.get(reviewId)?.controller.abort(new AttemptAborted("cancelled"));
+    kick(dispatched) {
+      const fastPath = deps.config.FAST_PATH;
+      for (const d of dispatched) {
+        if (!fastPath || d.delayMs > 0) continue;
+        handle({ type: "run_review", reviewId: d.reviewId, token: d.token }).catch((error) => {
+          if (!stopping) {
+            deps.log("warn", "fast-path dispatch failed; the queue message remains", {
+              reviewId: d.reviewId,
+              error: String(error),
+            });
+          }
+        });
+      }
+      if (dispatched.length) options.transport.wake?.();
     },
-    async sweep() {
-      const ctx = txnContext(deps);
-      const recovered = await recoverStalled(ctx, {
-        maxAttempts: deps.config.MAX_ATTEMPTS,
-        // A queued review whose message was not taken within two leases is dispatched again; the
-        // old message then carries a stale token and is a no-op wherever it lands.
-        overdueMs: deps.config.LEASE_MS * 2,
-        instance: options.instance,
-      });
-      const filled = await fillAllOwners(txnContext(deps));
-      kick([...recovered, ...filled]);
-      return recovered.length + filled.length;
+    abort(requests) {
+      for (const { leaseToken } of requests) {
+        attempts.get(leaseToken)?.controller.abort(new AttemptAborted("stop_requested"));
+      }
+    },
+    get running() {
+      return attempts.size;
     },
     async idle(timeoutMs = Infinity) {
       const deadline = Date.now() + timeoutMs;

@@ -14,7 +14,7 @@ import {
   AgentStatusSchema,
   AgentSummarySchema,
 } from "./agent_events.ts";
-import { ReviewError } from "./errors.ts";
+import { retryAfterMs, ReviewError } from "./errors.ts";
 
 /**
  * Options of {@link runAgentSession}.
@@ -160,7 +160,14 @@ export async function runAgentSession(
     }
     if (!response.ok) {
       const message = `agent answered ${response.status}: ${await bodyPrefix(response, 200)}`;
-      throw response.status >= 500 || response.status === 429 ? retryable(message) : final(message);
+      if (response.status >= 500 || response.status === 429) {
+        throw new ReviewError(message, {
+          retryable: true,
+          reason: "agent_error",
+          retryAfterMs: retryAfterMs(response.headers.get("retry-after"), Date.now()),
+        });
+      }
+      throw final(message);
     }
     const type = response.headers.get("content-type") ?? "";
     if (!type.toLowerCase().includes("text/event-stream") || !response.body) {

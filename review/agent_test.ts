@@ -247,7 +247,7 @@ Deno.test("an external abort rethrows its reason and closes the stream", async (
       signal: controller.signal,
     });
     while (agent.open === 0) await new Promise((r) => setTimeout(r, 5));
-    const reason = new AttemptAborted("cancelled");
+    const reason = new AttemptAborted("stop_requested");
     controller.abort(reason);
     await assert.rejects(session, (e) => e === reason);
     while (agent.open !== 0) await new Promise((r) => setTimeout(r, 5));

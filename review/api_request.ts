@@ -5,10 +5,19 @@
  */
 import { z } from "zod";
 import type { ReviewRecord } from "../kv/records.ts";
-import { jsonBytes } from "./text.ts";
+import { kvValueBytes, MAX_RECORD_BYTES } from "../kv/size.ts";
 
-/** `sessionInput` (prompt included) is kept in the review record, which must stay under 64 KiB. */
+/**
+ * `sessionInput` (prompt included) is kept in the review record, which must stay under 64 KiB as
+ * Deno KV measures it (two bytes a character once one is not Latin-1).
+ */
 export const MAX_SESSION_INPUT_BYTES = 24 * 1024;
+
+/**
+ * What a record may still gain while it runs: summary, error message, lease, comment link, stop
+ * request, head shas, title, counters (each bounded where it is written).
+ */
+export const RECORD_GROWTH_BYTES = 24 * 1024;
 
 /** Body of `POST /review`. Unknown `sessionInput` fields are passed through to the agent. */
 export const CreateReviewBodySchema = z.object({
@@ -16,7 +25,7 @@ export const CreateReviewBodySchema = z.object({
     /^[\w.:-]+$/,
     "reviewId may hold letters, digits, _ . : -",
   ),
-  authToken: z.string().min(1).max(10_000),
+  authToken: z.string().min(1).max(8_192),
   owner: z.object({
     type: z.enum(["user", "org"]),
     id: z.union([z.string().min(1).max(64), z.number().int()]).transform(String),
@@ -24,13 +33,13 @@ export const CreateReviewBodySchema = z.object({
     login: z.string().max(100).optional(),
   }),
   sessionInput: z.object({
-    githubRepo: z.string().regex(/^[^/\s]+\/[^/\s]+$/, "githubRepo must be owner/name"),
-    pullNumber: z.number().int().positive(),
+    githubRepo: z.string().max(200).regex(/^[^/\s]+\/[^/\s]+$/, "githubRepo must be owner/name"),
+    pullNumber: z.number().int().positive().max(2 ** 31),
     prompt: z.string().optional(),
     model: z.string().max(200).optional(),
-  }).passthrough().refine((input) => jsonBytes(input) <= MAX_SESSION_INPUT_BYTES, {
-    message:
-      `sessionInput (prompt included) must be at most ${MAX_SESSION_INPUT_BYTES} bytes of JSON`,
+  }).passthrough().refine((input) => kvValueBytes(input) <= MAX_SESSION_INPUT_BYTES, {
+    message: `sessionInput (prompt included) must be at most ${MAX_SESSION_INPUT_BYTES} bytes ` +
+      "as stored (2 bytes a character when any character is outside Latin-1)",
   }),
 });
 /** A validated `POST /review` body. */
@@ -63,4 +72,22 @@ export function reviewFromApiBody(body: CreateReviewBody, now: number): ReviewRe
     sessionInput: { githubRepo, pullNumber, ...rest },
     authToken: body.authToken,
   };
+}
+
+/**
+ * Why a new review record is too large to store and run, or `undefined` when it fits with room
+ * for everything it gains while it runs (checked at the edge, so the caller gets a 400).
+ *
+ * @example
+ * ```ts
+ * const problem = recordTooLarge(reviewFromApiBody(body, Date.now()));
+ * if (problem) return c.json({ error: problem }, 400);
+ * ```
+ */
+export function recordTooLarge(record: ReviewRecord): string | undefined {
+  const bytes = kvValueBytes(record);
+  if (bytes + RECORD_GROWTH_BYTES <= MAX_RECORD_BYTES) return undefined;
+  return `review is ${bytes} bytes as stored; at most ${
+    MAX_RECORD_BYTES - RECORD_GROWTH_BYTES
+  } fit (shorten sessionInput, prompt or authToken)`;
 }

@@ -28,6 +28,14 @@ export const ConfigSchema = z.object({
   MAX_ATTEMPTS: int(1).max(20).default(3),
   RETRY_BASE_DELAY_MS: int(0).default(5_000),
   LEASE_MS: int(500).default(30_000),
+  /** How often a running attempt re-reads its review (cancel, supersede, lost lease). */
+  LEASE_CHECK_MS: int(20).default(1_000),
+  /** How far instances' clocks may disagree; leases and claims count as expired this much later. */
+  CLOCK_SKEW_MS: int(0).default(5_000),
+  /** Finished reviews, their findings and index entries are removed after this many days. */
+  RETENTION_DAYS: z.coerce.number().min(0.0001).default(30),
+  /** Longest wait before a retry, whatever `retry-after` asks for. */
+  MAX_RETRY_DELAY_MS: int(0).default(3_600_000),
   SWEEP_INTERVAL_MS: int(100).default(15_000),
   MAX_HAND_BACKS: int(0).default(10),
   MAX_DIFF_BYTES: int(1024).default(2 * 1024 * 1024),

@@ -3,10 +3,10 @@
  *
  * @module
  */
-import type { Dispatch, EnqueueInto, TxnContext } from "../kv/owner_txn.ts";
+import type { Changes } from "../kv/changes.ts";
+import type { EnqueueInto, TxnContext } from "../kv/owner_txn.ts";
 import type { Config } from "./config.ts";
 import type { GitHubClient } from "./github.ts";
-import type { StatusNotifier } from "./status_callback.ts";
 
 /** Structured logger; context must never hold secrets. */
 export type Logger = (
@@ -25,12 +25,8 @@ export interface ReviewDeps {
   agentFetch?: typeof fetch;
   /** Writes a queue message into a commit (the queue port). */
   enqueue: EnqueueInto;
-  /** Called after a commit that dispatched reviews (same-process fast path). */
-  afterDispatch: (dispatched: Dispatch[]) => void;
-  /** Aborts this process's attempt of a review that another commit ended (cancel, supersede). */
-  abortLocal: (reviewId: string) => void;
-  /** Called after every status change. */
-  notify: StatusNotifier;
+  /** Applies what a commit changed (`review/effects.ts`); never throws. */
+  apply: (changes: Changes) => void;
   log: Logger;
 }
 
@@ -52,7 +48,7 @@ export function txnContext(deps: ReviewDeps): TxnContext {
 }
 
 /**
- * A console logger printing one JSON line per entry.
+ * A console logger printing one JSON line per entry, with an ISO timestamp.
  *
  * @example
  * ```ts
@@ -62,7 +58,7 @@ export function txnContext(deps: ReviewDeps): TxnContext {
  */
 export function consoleLogger(): Logger {
   return (level, message, context) => {
-    const line = JSON.stringify({ level, message, ...context });
+    const line = JSON.stringify({ time: new Date().toISOString(), level, message, ...context });
     if (level === "error") console.error(line);
     else if (level === "warn") console.warn(line);
     else console.log(line);

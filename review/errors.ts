@@ -19,20 +19,51 @@ export class ReviewError extends Error {
   readonly retryable: boolean;
   /** The terminal reason recorded when the review fails because of this error. */
   readonly reason: TerminalReason;
+  /** The earliest the other side wants to be asked again (`retry-after`, a rate-limit reset). */
+  readonly retryAfterMs?: number;
+  /** The request may have taken effect although it failed (no answer, or a 5xx). */
+  readonly ambiguous: boolean;
 
   constructor(
     message: string,
-    options: { retryable: boolean; reason: TerminalReason; cause?: unknown },
+    options: {
+      retryable: boolean;
+      reason: TerminalReason;
+      cause?: unknown;
+      retryAfterMs?: number;
+      ambiguous?: boolean;
+    },
   ) {
     super(message, { cause: options.cause });
     this.name = "ReviewError";
     this.retryable = options.retryable;
     this.reason = options.reason;
+    this.retryAfterMs = options.retryAfterMs;
+    this.ambiguous = options.ambiguous ?? false;
   }
 }
 
-/** Why an attempt's abort signal fired. */
-export type AbortKind = "shutdown" | "lease_lost" | "cancelled";
+/**
+ * Why an attempt's abort signal fired: the instance is stopping; the lease is gone or could not be
+ * renewed in time; a cancel or supersede asked the attempt to stop.
+ */
+export type AbortKind = "shutdown" | "lease_lost" | "stop_requested";
+
+/**
+ * Milliseconds to wait from a `retry-after` header (seconds or an HTTP date), if it says any.
+ *
+ * @example
+ * ```ts
+ * retryAfterMs("30", Date.now()); // 30000
+ * ```
+ */
+export function retryAfterMs(value: string | null | undefined, now: number): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
 
 /**
  * The reason an attempt was aborted from outside the agent stream.

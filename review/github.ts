@@ -10,7 +10,7 @@
  * @module
  */
 import { Octokit } from "@octokit/rest";
-import { ReviewError } from "./errors.ts";
+import { retryAfterMs, ReviewError } from "./errors.ts";
 
 /**
  * What the pipeline needs of a pull request.
@@ -60,8 +60,26 @@ export interface GitHubClient {
     pullNumber: number,
     body: string,
     existingCommentId?: number,
-  ): Promise<{ id: number; url: string }>;
+  ): Promise<PostedComment>;
+  /** `issues.createComment`. */
+  createComment(repo: string, pullNumber: number, body: string): Promise<PostedComment>;
+  /** `issues.updateComment`; `null` when the comment no longer exists (404). */
+  updateComment(repo: string, commentId: number, body: string): Promise<PostedComment | null>;
+  /**
+   * The oldest comment on the pull request whose body starts with `marker` (`issues.listComments`,
+   * at most {@link MAX_COMMENT_PAGES} pages of 100), or `null`.
+   */
+  findComment(repo: string, pullNumber: number, marker: string): Promise<PostedComment | null>;
 }
+
+/** A comment on GitHub: its id and `html_url`. */
+export interface PostedComment {
+  id: number;
+  url: string;
+}
+
+/** Pages of comments read when looking for our own comment (100 each). */
+export const MAX_COMMENT_PAGES = 30;
 
 /**
  * Default bound of one GitHub request, headers and body.
@@ -146,6 +164,7 @@ export function githubError(
   error: unknown,
   what: string,
   secrets: readonly (string | undefined)[] = [],
+  now = Date.now(),
 ): ReviewError {
   if (error instanceof ReviewError) return error;
   const status = answeredStatus(error);
@@ -156,6 +175,7 @@ export function githubError(
     return new ReviewError(redact(`GitHub ${what} failed without an answer: ${detail}`, secrets), {
       retryable: true,
       reason: "github_error",
+      ambiguous: true,
     });
   }
   const response = (error as ErrorLike).response!;
@@ -163,19 +183,36 @@ export function githubError(
     const value = response.headers?.[name];
     return value === undefined || value === null ? undefined : String(value);
   };
-  const rateLimited = status === 403 &&
-    (header("x-ratelimit-remaining") === "0" || header("retry-after") !== undefined);
-  const retryable = status >= 500 || status === 429 || rateLimited;
-  const data = response.data as { message?: unknown } | string | undefined;
-  const message = typeof data === "object" && data !== null && typeof data.message === "string"
-    ? data.message
-    : typeof data === "string" && data.trim()
-    ? data
+  const message = typeof response.data === "object" && response.data !== null &&
+      typeof (response.data as { message?: unknown }).message === "string"
+    ? (response.data as { message: string }).message
+    : typeof response.data === "string" && response.data.trim()
+    ? response.data
     : "no message";
+  // Primary limits say `x-ratelimit-remaining: 0`; secondary ones say so in the message and
+  // usually send `retry-after`.
+  const rateLimited = (status === 403 || status === 429) &&
+    (header("x-ratelimit-remaining") === "0" || header("retry-after") !== undefined ||
+      /rate limit/i.test(message));
+  const retryable = status >= 500 || status === 429 || rateLimited;
   return new ReviewError(
     redact(`GitHub ${what} answered ${status}: ${oneLine(message)}`, secrets),
-    { retryable, reason: "github_error", cause: { status, rateLimited } },
+    {
+      retryable,
+      reason: "github_error",
+      cause: { status, rateLimited },
+      retryAfterMs: rateLimited ? waitFromHeaders(header, now) : undefined,
+      ambiguous: status >= 500,
+    },
   );
+}
+
+/** How long GitHub asks us to wait: `retry-after`, else until `x-ratelimit-reset`. */
+function waitFromHeaders(header: (name: string) => string | undefined, now: number) {
+  const after = retryAfterMs(header("retry-after"), now);
+  if (after !== undefined) return after;
+  const reset = Number(header("x-ratelimit-reset"));
+  return Number.isFinite(reset) && reset > 0 ? Math.max(0, reset * 1000 - now) : undefined;
 }
 
 async function readBounded(
@@ -260,13 +297,14 @@ export function createGitHubClient(options: {
         throw new ReviewError(`GitHub ${what} timed out after ${timeoutMs} ms`, {
           retryable: true,
           reason: "github_error",
+          ambiguous: true,
         });
       }
       throw githubError(error, what, secrets);
     }
   }
 
-  return {
+  const client: GitHubClient = {
     getPullRequest(repo, pullNumber) {
       const what = `pulls.get ${repo}#${pullNumber}`;
       return call(what, async (signal) => {
@@ -306,39 +344,61 @@ export function createGitHubClient(options: {
         throw malformed(what);
       });
     },
-    async upsertComment(repo, pullNumber, body, existingCommentId) {
-      const create = () =>
-        call(`issues.createComment ${repo}#${pullNumber}`, async (signal) => {
-          const { data } = await octokit.issues.createComment({
+    createComment(repo, pullNumber, body) {
+      return call(`issues.createComment ${repo}#${pullNumber}`, async (signal) => {
+        const { data } = await octokit.issues.createComment({
+          ...splitRepo(repo),
+          issue_number: pullNumber,
+          body,
+          request: { signal },
+        });
+        return { id: data.id, url: data.html_url };
+      });
+    },
+    updateComment(repo, commentId, body) {
+      return call(`issues.updateComment ${repo} (comment ${commentId})`, async (signal) => {
+        try {
+          const { data } = await octokit.issues.updateComment({
             ...splitRepo(repo),
-            issue_number: pullNumber,
+            comment_id: commentId,
             body,
             request: { signal },
           });
           return { id: data.id, url: data.html_url };
-        });
-      if (existingCommentId === undefined) return await create();
-      const updated = await call(
-        `issues.updateComment ${repo}#${pullNumber} (comment ${existingCommentId})`,
-        async (signal) => {
-          try {
-            const { data } = await octokit.issues.updateComment({
+        } catch (error) {
+          // Someone deleted the comment.
+          if (answeredStatus(error) === 404) return null;
+          throw error;
+        }
+      });
+    },
+    async findComment(repo, pullNumber, marker) {
+      for (let page = 1; page <= MAX_COMMENT_PAGES; page++) {
+        const comments = await call(
+          `issues.listComments ${repo}#${pullNumber} (page ${page})`,
+          async (signal) =>
+            (await octokit.issues.listComments({
               ...splitRepo(repo),
-              comment_id: existingCommentId,
-              body,
+              issue_number: pullNumber,
+              per_page: 100,
+              page,
               request: { signal },
-            });
-            return { id: data.id, url: data.html_url };
-          } catch (error) {
-            // Someone deleted the comment: post a new one rather than fail the review.
-            if (answeredStatus(error) === 404) return null;
-            throw error;
-          }
-        },
-      );
-      return updated ?? await create();
+            })).data,
+        );
+        const mine = comments.find((c) => typeof c.body === "string" && c.body.startsWith(marker));
+        if (mine) return { id: mine.id, url: mine.html_url };
+        if (comments.length < 100) return null;
+      }
+      return null;
+    },
+    async upsertComment(repo, pullNumber, body, existingCommentId) {
+      const updated = existingCommentId === undefined
+        ? null
+        : await client.updateComment(repo, existingCommentId, body);
+      return updated ?? await client.createComment(repo, pullNumber, body);
     },
   };
+  return client;
 }
 
 /**

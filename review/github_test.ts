@@ -124,7 +124,7 @@ Deno.test("comment errors: 5xx retryable, 422 final", () =>
     assert.equal(e422.retryable, false);
     assert.equal(
       e422.message,
-      "GitHub issues.updateComment octo/app#3 (comment 7) answered 422: injected 422",
+      "GitHub issues.updateComment octo/app (comment 7) answered 422: injected 422",
     );
     assert.equal(gh.comments.length, 0);
   }));

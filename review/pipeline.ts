@@ -1,37 +1,40 @@
 /**
  * One attempt of one review: fetch the pull request and its diff, hold the agent session, store
- * the findings, post the comment, finish. The attempt runs under a lease that it renews; losing
- * the lease (cancel, supersede, takeover) aborts it.
+ * the findings, publish, finish. The attempt runs under a lease that {@link guardLease} renews and
+ * watches; every write it makes is fenced by that lease, and it frees its slot only in its own
+ * final commit, after its agent session has closed.
  *
  * @module
  */
 import {
   finishAttempt,
   handBack,
-  type Outcome,
-  renewLease,
   scheduleRetry,
   storeFindings,
   updateRunning,
-} from "../kv/lifecycle.ts";
-import { getFindings, getPullComment, savePullComment } from "../kv/queries.ts";
+} from "../kv/attempts.ts";
+import { supersedeOthers } from "../kv/cancel.ts";
 import type { ReviewRecord } from "../kv/records.ts";
+import { RecordTooLargeError, truncateForKv } from "../kv/size.ts";
+import { type Outcome, stopOutcome } from "../kv/transitions.ts";
 import { runAgentSession } from "./agent.ts";
-import { formatReviewComment } from "./comment.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
 import { AttemptAborted, ReviewError } from "./errors.ts";
 import { mapAgentFinding } from "./findings.ts";
 import { filesFromDiff, type PullRequestInfo, truncateDiff } from "./github.ts";
+import { guardLease } from "./lease_guard.ts";
+import { publishAndComplete } from "./publish.ts";
 import { submitReview } from "./service.ts";
-import { truncateUtf8 } from "./text.ts";
+import { MAX_TITLE_BYTES } from "./webhook_payload.ts";
 
-/** Bounds of text kept in the review record (which must stay under 64 KiB). */
-const MAX_SUMMARY_BYTES = 16_384;
-const MAX_ERROR_BYTES = 2_048;
+/** Bounds of text kept in the review record (which must stay under 64 KiB as KV measures it). */
+export const MAX_SUMMARY_BYTES = 16_384;
+/** Bound of a stored error message, as KV measures it. */
+export const MAX_ERROR_BYTES = 2_048;
 
 /**
- * Runs the attempt of a review that {@link startAttempt} just moved to `running`. Never throws:
- * every outcome ends in a KV commit (finish, retry, hand-back) or in the lease already lost.
+ * Runs the attempt of a review that `startAttempt` just moved to `running`. Never throws: every
+ * outcome ends in a KV commit (finish, retry, hand-back) or in the lease already lost.
  *
  * @example
  * ```ts
@@ -46,46 +49,41 @@ export async function runAttempt(
   const leaseToken = started.lease!.token;
   const controller = new AbortController();
   const forward = () => controller.abort(external.reason);
-  external.addEventListener("abort", forward, { once: true });
-  const renewEvery = Math.max(50, Math.floor(deps.config.LEASE_MS / 3));
-  const renewal = setInterval(() => {
-    renewLease(deps.kv, started.id, leaseToken, deps.clock() + deps.config.LEASE_MS)
-      .then((alive) => {
-        if (!alive) controller.abort(new AttemptAborted("lease_lost"));
-      })
-      .catch((error) => deps.log("warn", "lease renewal failed", { reviewId: started.id, error }));
-  }, renewEvery);
-  deps.notify(started);
+  // Shutdown may have begun while this attempt was being claimed.
+  if (external.aborted) forward();
+  else external.addEventListener("abort", forward, { once: true });
+  const guard = guardLease(deps, started, controller);
   try {
     const ready = started.resultStored
       ? started
       : await produceResult(deps, started, leaseToken, controller.signal);
-    if (ready) await postAndComplete(deps, ready, leaseToken);
+    if (ready) await publishAndComplete(deps, ready, leaseToken, controller.signal);
   } catch (error) {
     await handleFailure(deps, started, leaseToken, error, controller.signal);
   } finally {
-    clearInterval(renewal);
     external.removeEventListener("abort", forward);
+    await guard.stop();
   }
 }
 
-/** Ends the review (freeing its slot and starting the owner's next) and tells who listens. */
-async function end(deps: ReviewDeps, id: string, leaseToken: string, outcome: Outcome) {
-  const errorMessage = outcome.errorMessage && truncateUtf8(outcome.errorMessage, MAX_ERROR_BYTES);
-  const t = await finishAttempt(txnContext(deps), id, leaseToken, { ...outcome, errorMessage });
-  if (!t) return;
-  const { review } = t;
-  deps.log(review.status === "failed" ? "warn" : "info", `review ${review.status}`, {
-    reviewId: review.id,
-    repo: review.repo,
-    pullNumber: review.pullNumber,
-    attempts: review.attempts,
-    terminalReason: review.terminalReason,
-    errorMessage: review.errorMessage,
-    findings: review.findingCount,
+/** Ends the review held by this attempt (freeing its slot and starting the owner's next). */
+async function end(
+  deps: ReviewDeps,
+  id: string,
+  leaseToken: string,
+  outcome: Outcome | ((review: ReviewRecord) => Outcome),
+) {
+  const bounded = (o: Outcome): Outcome => ({
+    ...o,
+    errorMessage: o.errorMessage && truncateForKv(o.errorMessage, MAX_ERROR_BYTES),
   });
-  deps.notify(review);
-  deps.afterDispatch(t.dispatched);
+  const t = await finishAttempt(
+    txnContext(deps),
+    id,
+    leaseToken,
+    typeof outcome === "function" ? (r) => bounded(outcome(r)) : bounded(outcome),
+  );
+  if (t) deps.apply(t.changes);
 }
 
 /** A fresh review of the head a pull request has moved to. */
@@ -102,7 +100,7 @@ function followUpReview(
     pullNumber: review.pullNumber,
     headSha: pr.headSha,
     baseSha: pr.baseSha,
-    title: pr.title,
+    title: truncateForKv(pr.title, MAX_TITLE_BYTES),
     status: "pending",
     attempts: 0,
     handBacks: 0,
@@ -122,7 +120,7 @@ async function produceResult(
   leaseToken: string,
   signal: AbortSignal,
 ): Promise<ReviewRecord | null> {
-  const { config, github } = deps;
+  const { config, github, kv } = deps;
   const pr = await github.getPullRequest(review.repo, review.pullNumber);
   signal.throwIfAborted();
   if (review.headSha && pr.headSha !== review.headSha) {
@@ -132,9 +130,9 @@ async function produceResult(
       errorMessage: `pull request head moved from ${review.headSha} to ${pr.headSha}`,
     });
     // Webhooks can arrive out of order: make sure the head GitHub reports now gets its review
-    // (a no-op when its own webhook already created one).
+    // (a no-op when one of that head already stands).
     if (review.source === "webhook") {
-      await submitReview(deps, followUpReview(review, pr, deps), { supersede: true });
+      await submitReview(deps, followUpReview(review, pr, deps), { supersede: "all" });
     }
     return null;
   }
@@ -146,12 +144,14 @@ async function produceResult(
     });
     return null;
   }
-  const withHead = await updateRunning(deps.kv, review.id, leaseToken, (r) => ({
+  const withHead = await updateRunning(kv, review.id, leaseToken, (r) => ({
     ...r,
     headSha: pr.headSha,
     baseSha: pr.baseSha,
-    title: pr.title,
+    title: truncateForKv(pr.title, MAX_TITLE_BYTES),
   })) ?? lost();
+  // GitHub has confirmed this head: reviews of any other head of the pull request are stale.
+  deps.apply(await supersedeOthers(txnContext(deps), withHead));
   const fullDiff = await github.getDiff(review.repo, review.pullNumber);
   signal.throwIfAborted();
   const { diff } = truncateDiff(fullDiff, config.MAX_DIFF_BYTES);
@@ -191,55 +191,34 @@ async function produceResult(
     });
   }
   const findings = result.findings.map(mapAgentFinding);
-  await storeFindings(deps.kv, review.id, findings);
-  return await updateRunning(deps.kv, review.id, leaseToken, (r) => ({
+  if (!(await storeFindings(kv, review.id, leaseToken, findings))) lost();
+  return await updateRunning(kv, review.id, leaseToken, (r) => ({
     ...r,
-    sessionId: result.sessionId ?? r.sessionId,
+    sessionId: result.sessionId ? truncateForKv(result.sessionId, 200) : r.sessionId,
     summary: result.summary === undefined
       ? undefined
-      : truncateUtf8(result.summary, MAX_SUMMARY_BYTES),
+      : truncateForKv(result.summary, MAX_SUMMARY_BYTES),
     findingCount: findings.length,
     skippedEvents: result.skippedEvents,
     resultStored: true,
   })) ?? lost();
 }
 
-async function postAndComplete(deps: ReviewDeps, review: ReviewRecord, leaseToken: string) {
-  const { kv, github } = deps;
-  const existing = await getPullComment(kv, review.repo, review.pullNumber);
-  const findings = await getFindings(kv, review.id, review.findingCount);
-  const body = formatReviewComment({
-    repo: review.repo,
-    pullNumber: review.pullNumber,
-    headSha: review.headSha ?? "",
-    summary: review.summary,
-    findings,
-    reviewId: review.id,
-  });
-  const comment = await github.upsertComment(
-    review.repo,
-    review.pullNumber,
-    body,
-    existing?.commentId,
-  );
-  // Saved at once, not with the completion: if this process dies before completing, the retry
-  // updates this comment instead of posting a second one.
-  if (existing?.commentId !== comment.id) {
-    await savePullComment(kv, review.repo, review.pullNumber, {
-      commentId: comment.id,
-      commentUrl: comment.url,
-    });
-  }
-  await end(deps, review.id, leaseToken, {
-    status: "completed",
-    terminalReason: "completed",
-    patch: { commentId: comment.id, commentUrl: comment.url },
-  });
+/** Delay before retry `attempt + 1`: base × 2^(attempt − 1), or what the other side asked for. */
+function retryDelayMs(deps: ReviewDeps, attempt: number, failure: ReviewError): number {
+  const backoff = deps.config.RETRY_BASE_DELAY_MS * 2 ** Math.max(0, attempt - 1);
+  return Math.min(deps.config.MAX_RETRY_DELAY_MS, Math.max(backoff, failure.retryAfterMs ?? 0));
 }
 
-/** Delay before retry `attempt + 1`: base × 2^(attempt − 1). */
-function retryDelayMs(baseMs: number, attempt: number): number {
-  return baseMs * 2 ** Math.max(0, attempt - 1);
+function classify(error: unknown): ReviewError {
+  if (error instanceof ReviewError) return error;
+  if (error instanceof RecordTooLargeError) {
+    return new ReviewError(error.message, { retryable: false, reason: "internal_error" });
+  }
+  return new ReviewError(
+    `internal error: ${error instanceof Error ? error.message : String(error)}`,
+    { retryable: true, reason: "internal_error", cause: error },
+  );
 }
 
 async function handleFailure(
@@ -254,15 +233,24 @@ async function handleFailure(
   if (reason instanceof AttemptAborted) {
     if (reason.kind === "shutdown") {
       const t = await handBack(ctx, review.id, leaseToken, deps.config.MAX_HAND_BACKS);
-      if (t) deps.afterDispatch(t.dispatched);
+      if (t) deps.apply(t.changes);
+    } else if (reason.kind === "stop_requested") {
+      // The agent session has closed: end the review as the cancel or supersede asked.
+      await end(
+        deps,
+        review.id,
+        leaseToken,
+        (current) =>
+          current.cancelRequested ? stopOutcome(current.cancelRequested) : {
+            status: "cancelled",
+            terminalReason: "cancelled",
+          },
+      );
     }
-    // lease_lost / cancelled: whoever took the lease already wrote the review's state.
+    // lease_lost: whoever took the lease decides the review's state.
     return;
   }
-  const failure = error instanceof ReviewError ? error : new ReviewError(
-    `internal error: ${error instanceof Error ? error.message : String(error)}`,
-    { retryable: true, reason: "internal_error", cause: error },
-  );
+  const failure = classify(error);
   if (!(error instanceof ReviewError)) {
     deps.log("error", "attempt failed unexpectedly", {
       reviewId: review.id,
@@ -271,8 +259,8 @@ async function handleFailure(
     });
   }
   if (failure.retryable && review.attempts < deps.config.MAX_ATTEMPTS) {
-    const delay = retryDelayMs(deps.config.RETRY_BASE_DELAY_MS, review.attempts);
-    const message = truncateUtf8(failure.message, MAX_ERROR_BYTES);
+    const delay = retryDelayMs(deps, review.attempts, failure);
+    const message = truncateForKv(failure.message, MAX_ERROR_BYTES);
     const t = await scheduleRetry(ctx, review.id, leaseToken, message, delay);
     if (t) {
       deps.log("warn", "attempt failed; retrying", {
@@ -281,8 +269,7 @@ async function handleFailure(
         delayMs: delay,
         error: failure.message,
       });
-      deps.notify(t.review);
-      deps.afterDispatch(t.dispatched);
+      deps.apply(t.changes);
     }
     return;
   }

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { createReview } from "../kv/ingest.ts";
-import { cancelReview } from "../kv/lifecycle.ts";
+import { cancelReview } from "../kv/cancel.ts";
+import { createReview, type SupersedeMode } from "../kv/ingest.ts";
 import {
   getFindings,
   getOwnerState,
@@ -39,27 +39,22 @@ export function toPublicReview(review: ReviewRecord, findings?: Finding[]): Publ
 }
 
 /**
- * Stores a review (deduplicated) and starts it when its owner has a free slot.
+ * Stores a review (deduplicated) and starts it when its owner has a free slot. `supersede` says
+ * which older reviews of the pull request it replaces; `again` reviews a head once more although
+ * it was reviewed before (a reopened pull request).
  *
  * @example
  * ```ts
- * const { review, created } = await submitReview(deps, record, { supersede: true });
+ * const { review, created } = await submitReview(deps, record, { supersede: "newer" });
  * ```
  */
 export async function submitReview(
   deps: ReviewDeps,
   record: ReviewRecord,
-  options: { supersede: boolean },
+  options: { supersede: SupersedeMode; again?: boolean },
 ): Promise<{ review: ReviewRecord; created: boolean }> {
   const result = await createReview(txnContext(deps), record, options);
-  if (result.created) {
-    for (const old of result.superseded) {
-      deps.abortLocal(old.id);
-      deps.notify(old);
-    }
-    deps.notify(result.review);
-    deps.afterDispatch(result.dispatched);
-  }
+  deps.apply(result.changes);
   return { review: result.review, created: result.created };
 }
 
@@ -79,29 +74,43 @@ export async function readReview(deps: ReviewDeps, id: string): Promise<PublicRe
 
 /** Result of {@link cancel}. */
 export type CancelOutcome =
+  /** Ended as cancelled. */
   | { kind: "cancelled"; review: PublicReview }
+  /** Running: its attempt was asked to stop and has not ended it yet. */
+  | { kind: "stopping"; review: PublicReview }
   | { kind: "finished"; review: PublicReview }
   | { kind: "not_found" };
 
 /**
- * Cancels a review: pending ones never run, running ones are aborted and free their slot.
+ * Cancels a review: a pending or queued one ends at once; a running one is asked to stop, and this
+ * waits up to `waitMs` for its attempt to close the agent session and end it.
  *
  * @example
  * ```ts
  * const outcome = await cancel(deps, "r1", "requested by user");
  * ```
  */
-export async function cancel(deps: ReviewDeps, id: string, reason: string): Promise<CancelOutcome> {
+export async function cancel(
+  deps: ReviewDeps,
+  id: string,
+  reason: string,
+  waitMs = 2_000,
+): Promise<CancelOutcome> {
   const result = await cancelReview(txnContext(deps), id, reason);
   if (result.kind === "not_found") return result;
   if (result.kind === "finished") {
     return { kind: "finished", review: toPublicReview(result.review) };
   }
-  const { review, dispatched } = result.transition;
-  deps.abortLocal(id);
-  deps.notify(review);
-  deps.afterDispatch(dispatched);
-  return { kind: "cancelled", review: toPublicReview(review) };
+  if (result.kind === "cancelled") deps.apply(result.transition.changes);
+  let review = result.kind === "cancelled" ? result.transition.review : result.review;
+  const deadline = Date.now() + waitMs;
+  while (review.status === "running" && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    review = (await getReview(deps.kv, id)) ?? review;
+  }
+  if (review.status === "running") return { kind: "stopping", review: toPublicReview(review) };
+  if (review.status === "cancelled") return { kind: "cancelled", review: toPublicReview(review) };
+  return { kind: "finished", review: toPublicReview(review) };
 }
 
 /**

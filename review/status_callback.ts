@@ -1,59 +1,154 @@
 /**
- * The optional status callback of the original design: on every status change,
- * `POST {API_URL}/api/internal/code-review-status/{reviewId}` with `X-Internal-Secret`.
- * Best effort and bounded: a slow or failing backend never holds a review back.
+ * The status callback of the original design: on every status change of a review,
+ * `POST {API_URL}/api/internal/code-review-status/{reviewId}` with `X-Internal-Secret`. Callbacks
+ * of one review are sent one at a time, in the order the changes were committed (each carries the
+ * record's `rev`), retried with backoff; a slow or failing backend never holds a review back.
+ * Delivery is in-process: a callback still queued when the process dies is not sent.
  *
  * @module
  */
 import type { ReviewRecord } from "../kv/records.ts";
 
-/** Sends a review's status somewhere; never throws. */
-export type StatusNotifier = (review: ReviewRecord) => void;
+/** Sends reviews' status changes somewhere; `notify` never throws and never waits. */
+export interface StatusNotifier {
+  notify(review: ReviewRecord): void;
+  /** Resolves when nothing is queued or being sent (tests, shutdown). */
+  idle(timeoutMs?: number): Promise<boolean>;
+  /** Stops sending; queued callbacks are dropped (and counted in the log). */
+  close(): void;
+}
+
+/** Options of {@link createStatusNotifier}. */
+export interface StatusNotifierOptions {
+  apiUrl?: string;
+  secret?: string;
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+  /** Tries per callback (default 6: about 30 s of backoff). */
+  maxTries?: number;
+  baseDelayMs?: number;
+  /** Callbacks queued at most, over all reviews; more are dropped and logged. */
+  maxQueued?: number;
+  log?: (message: string, context: Record<string, unknown>) => void;
+}
 
 /**
  * Creates the notifier, or a no-op when `apiUrl` is not set.
  *
  * @example
  * ```ts
- * const notify = createStatusNotifier({ apiUrl: "https://app.example", secret: "s" });
- * notify(review);
+ * const callbacks = createStatusNotifier({ apiUrl: "https://app.example", secret: "s" });
+ * callbacks.notify(review);
  * ```
  */
-export function createStatusNotifier(options: {
-  apiUrl?: string;
-  secret?: string;
-  fetch?: typeof fetch;
-  timeoutMs?: number;
-  log?: (message: string, context: Record<string, unknown>) => void;
-}): StatusNotifier {
+export function createStatusNotifier(options: StatusNotifierOptions): StatusNotifier {
   const { apiUrl } = options;
-  if (!apiUrl) return () => {};
+  if (!apiUrl) return { notify() {}, idle: () => Promise.resolve(true), close() {} };
   const doFetch = options.fetch ?? fetch;
   const log = options.log ?? ((m, c) => console.warn(m, c));
-  return (review) => {
-    const url = `${apiUrl.replace(/\/+$/, "")}/api/internal/code-review-status/${
+  const maxTries = options.maxTries ?? 6;
+  const baseDelayMs = options.baseDelayMs ?? 500;
+  const maxQueued = options.maxQueued ?? 10_000;
+  const queues = new Map<string, ReviewRecord[]>();
+  const timers = new Map<ReturnType<typeof setTimeout>, () => void>();
+  const sending = new Set<Promise<void>>();
+  let queued = 0;
+  let closed = false;
+
+  const wait = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resolve();
+      }, ms);
+      timers.set(timer, resolve);
+    });
+
+  async function send(review: ReviewRecord): Promise<void> {
+    const url = `${apiUrl!.replace(/\/+$/, "")}/api/internal/code-review-status/${
       encodeURIComponent(review.id)
     }`;
-    const body = {
+    const body = JSON.stringify({
       status: review.status,
       sessionId: review.sessionId,
       errorMessage: review.errorMessage,
-    };
-    doFetch(url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        ...(options.secret ? { "x-internal-secret": options.secret } : {}),
-      },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(options.timeoutMs ?? 5_000),
-    }).then(async (res) => {
-      await res.body?.cancel();
-      if (!res.ok) {
-        log("status callback answered an error", { reviewId: review.id, status: res.status });
-      }
-    }).catch((error) => {
-      log("status callback failed", { reviewId: review.id, error: String(error) });
+      terminalReason: review.terminalReason,
+      attempts: review.attempts,
+      rev: review.rev,
     });
+    for (let attempt = 1; attempt <= maxTries && !closed; attempt++) {
+      try {
+        const res = await doFetch(url, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            ...(options.secret ? { "x-internal-secret": options.secret } : {}),
+          },
+          body,
+          signal: AbortSignal.timeout(options.timeoutMs ?? 5_000),
+        });
+        await res.body?.cancel();
+        // A 4xx other than 408/429 will not change on retry.
+        if (res.ok || (res.status < 500 && res.status !== 408 && res.status !== 429)) {
+          if (!res.ok) {
+            log("status callback refused", { reviewId: review.id, status: res.status });
+          }
+          return;
+        }
+        log("status callback answered an error", { reviewId: review.id, status: res.status });
+      } catch (error) {
+        log("status callback failed", { reviewId: review.id, attempt, error: String(error) });
+      }
+      if (attempt < maxTries && !closed) await wait(baseDelayMs * 2 ** (attempt - 1));
+    }
+    if (!closed) {
+      log("status callback given up", { reviewId: review.id, status: review.status, maxTries });
+    }
+  }
+
+  async function drain(reviewId: string, line: ReviewRecord[]) {
+    while (line.length && !closed) {
+      await send(line[0]);
+      line.shift();
+      queued--;
+    }
+    queues.delete(reviewId);
+  }
+
+  return {
+    notify(review) {
+      if (closed) return;
+      if (queued >= maxQueued) {
+        log("status callback dropped: too many queued", { reviewId: review.id, queued });
+        return;
+      }
+      queued++;
+      const line = queues.get(review.id);
+      if (line) {
+        line.push(review);
+        return;
+      }
+      const fresh = [review];
+      queues.set(review.id, fresh);
+      const p = drain(review.id, fresh).finally(() => sending.delete(p));
+      sending.add(p);
+    },
+    async idle(timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (sending.size > 0) {
+        if (Date.now() > deadline) return false;
+        await Promise.race([Promise.allSettled([...sending]), wait(50)]);
+      }
+      return true;
+    },
+    close() {
+      closed = true;
+      for (const [timer, resolve] of timers) {
+        clearTimeout(timer);
+        resolve();
+      }
+      timers.clear();
+      if (queued > 0) log("status callbacks dropped at shutdown", { queued });
+    },
   };
 }

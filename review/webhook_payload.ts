@@ -5,6 +5,10 @@
  */
 import { z } from "zod";
 import type { Owner, ReviewRecord } from "../kv/records.ts";
+import { truncateForKv } from "../kv/size.ts";
+
+/** A stored title's bound, as KV measures it (GitHub's own titles are at most 256 characters). */
+export const MAX_TITLE_BYTES = 1_024;
 
 /** Actions that start a review. */
 export const TRIGGER_ACTIONS = ["opened", "synchronize", "reopened", "ready_for_review"] as const;
@@ -12,21 +16,24 @@ export const TRIGGER_ACTIONS = ["opened", "synchronize", "reopened", "ready_for_
 /** The part of a `pull_request` payload a review needs. */
 export const PullRequestPayloadSchema = z.object({
   action: z.string(),
-  number: z.number().int().positive(),
+  number: z.number().int().positive().max(2 ** 31),
   pull_request: z.object({
-    number: z.number().int().positive(),
+    number: z.number().int().positive().max(2 ** 31),
     state: z.string(),
     draft: z.boolean().optional().default(false),
-    title: z.string(),
+    title: z.string().transform((t) => truncateForKv(t, MAX_TITLE_BYTES)),
+    updated_at: z.string().max(64).optional(),
     head: z.object({ sha: z.string().regex(/^[0-9a-f]{7,64}$/i) }),
     base: z.object({ sha: z.string().regex(/^[0-9a-f]{7,64}$/i) }),
   }),
   repository: z.object({
-    full_name: z.string().regex(/^[^/\s]+\/[^/\s]+$/),
+    // GitHub: logins are at most 39 characters and repository names 100; keys stay far below
+    // KV's 2,048-byte bound.
+    full_name: z.string().max(200).regex(/^[^/\s]+\/[^/\s]+$/),
     owner: z.object({
-      id: z.number().int(),
-      login: z.string(),
-      type: z.string(),
+      id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+      login: z.string().max(100),
+      type: z.string().max(64),
     }),
   }),
 });
@@ -91,6 +98,7 @@ export function reviewFromPayload(
   meta: { id: string; deliveryId?: string; now: number },
 ): ReviewRecord {
   const pr = payload.pull_request;
+  const updatedAt = pr.updated_at ? Date.parse(pr.updated_at) : NaN;
   return {
     id: meta.id,
     source: "webhook",
@@ -100,6 +108,7 @@ export function reviewFromPayload(
     headSha: pr.head.sha,
     baseSha: pr.base.sha,
     title: pr.title,
+    prUpdatedAt: Number.isNaN(updatedAt) ? undefined : updatedAt,
     status: "pending",
     attempts: 0,
     handBacks: 0,

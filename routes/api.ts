@@ -7,7 +7,11 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import { ReviewStatusSchema } from "../kv/records.ts";
-import { CreateReviewBodySchema, reviewFromApiBody } from "../review/api_request.ts";
+import {
+  CreateReviewBodySchema,
+  recordTooLarge,
+  reviewFromApiBody,
+} from "../review/api_request.ts";
 import type { ReviewDeps } from "../review/deps.ts";
 import {
   cancel,
@@ -63,9 +67,10 @@ export function apiRoutes(deps: ReviewDeps): Hono {
     if (!json.ok) return c.json({ error: "body is not valid JSON" }, 400);
     const parsed = CreateReviewBodySchema.safeParse(json.value);
     if (!parsed.success) return c.json({ error: parsed.error.message }, 400);
-    const { review } = await submitReview(deps, reviewFromApiBody(parsed.data, deps.clock()), {
-      supersede: false,
-    });
+    const record = reviewFromApiBody(parsed.data, deps.clock());
+    const tooLarge = recordTooLarge(record);
+    if (tooLarge) return c.json({ error: tooLarge }, 400);
+    const { review } = await submitReview(deps, record, { supersede: "none" });
     return c.json({ reviewId: review.id, status: review.status }, 202);
   });
 
@@ -109,6 +114,8 @@ export function apiRoutes(deps: ReviewDeps): Hono {
         409,
       );
     }
+    // Still running: its attempt was asked to stop and ends it within about a second.
+    if (outcome.kind === "stopping") return c.json(outcome.review, 202);
     return c.json(outcome.review);
   });
 

@@ -34,9 +34,13 @@ export function webhookRoutes(deps: ReviewDeps): Hono {
       if (!secret) {
         return c.json({ error: "webhooks are disabled: GITHUB_WEBHOOK_SECRET is not set" }, 503);
       }
-      const raw = await c.req.text();
+      // Refused before the body is read: an unsigned request costs nothing however large.
       const signature = c.req.header("x-hub-signature-256");
-      if (!signature || !(await verify(secret, raw, signature).catch(() => false))) {
+      if (!signature || !/^sha256=[0-9a-f]{64}$/i.test(signature)) {
+        return c.json({ error: "missing or invalid X-Hub-Signature-256" }, 401);
+      }
+      const raw = await c.req.text();
+      if (!(await verify(secret, raw, signature).catch(() => false))) {
         return c.json({ error: "missing or invalid X-Hub-Signature-256" }, 401);
       }
       let body: unknown;
@@ -55,7 +59,10 @@ export function webhookRoutes(deps: ReviewDeps): Hono {
         deliveryId,
         now: deps.clock(),
       });
-      const { review } = await submitReview(deps, record, { supersede: true });
+      const { review } = await submitReview(deps, record, {
+        supersede: "newer",
+        again: decision.payload.action === "reopened",
+      });
       return c.json({ reviewId: review.id, status: review.status }, 202);
     },
   );

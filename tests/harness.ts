@@ -29,7 +29,13 @@ export function examplePayload(action: string): Record<string, unknown> {
   return structuredClone(found);
 }
 
-/** An example payload adjusted to one owner, repository, pull request and head. */
+/** Webhooks in a test are sent in order: each gets a later `updated_at` than the one before. */
+let lastUpdatedAt = 0;
+
+/**
+ * An example payload adjusted to one owner, repository, pull request and head; `updatedAt`
+ * defaults to now (strictly later than the previous payload's).
+ */
 export function pullRequestPayload(options: {
   action?: string;
   ownerId: number;
@@ -40,6 +46,7 @@ export function pullRequestPayload(options: {
   headSha: string;
   draft?: boolean;
   state?: string;
+  updatedAt?: number;
 }): Record<string, unknown> {
   const payload = examplePayload(options.action ?? "opened") as {
     number: number;
@@ -54,6 +61,8 @@ export function pullRequestPayload(options: {
   payload.pull_request.base.sha = "b".repeat(40);
   payload.pull_request.draft = options.draft ?? false;
   payload.pull_request.state = options.state ?? "open";
+  lastUpdatedAt = options.updatedAt ?? Math.max(Date.now(), lastUpdatedAt + 1);
+  payload.pull_request.updated_at = new Date(lastUpdatedAt).toISOString();
   payload.repository.full_name = `${login}/${name}`;
   payload.repository.name = name;
   payload.repository.owner = {

@@ -46,7 +46,21 @@ export interface FakeComment {
 }
 
 /** Routes failures can be injected into (`comment` covers both create and update). */
-export type FakeRoute = "pulls.get" | "diff" | "comment";
+export type FakeRoute = "pulls.get" | "diff" | "comment" | "comments.list";
+
+/** How an injected failure behaves. */
+export interface FailOptions {
+  /** Answer headers (e.g. `retry-after`). */
+  headers?: Record<string, string>;
+  /** Do what was asked (create or edit the comment) and answer the error anyway. */
+  afterEffect?: boolean;
+}
+
+/** A held request: resolves `started` when it arrives, waits for `release()`. */
+export interface HeldRequest {
+  started: Promise<void>;
+  release(): void;
+}
 
 /**
  * A running fake.
@@ -75,8 +89,10 @@ export interface FakeGitHub {
     route: FakeRoute,
     status: number,
     times?: number,
-    headers?: Record<string, string>,
+    options?: Record<string, string> | FailOptions,
   ): void;
+  /** Holds the next request to `route` (after its side effect) until released. */
+  holdNext(route: FakeRoute): HeldRequest;
   /** Stops the server. */
   close(): Promise<void>;
 }
@@ -120,20 +136,37 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
   const requests: FakeGitHub["requests"] = [];
   const failures = new Map<
     FakeRoute,
-    { status: number; times: number; headers: Record<string, string> }
+    { status: number; times: number; headers: Record<string, string>; afterEffect: boolean }
   >();
+  const holds = new Map<FakeRoute, Array<{ arrived: () => void; released: Promise<void> }>>();
   let nextCommentId = 1000;
 
-  /** The injected failure answer for `route`, if one is pending. */
-  function failure(route: FakeRoute): Response | undefined {
+  /** The injected failure answer for `route`, if one is pending and is due `when`. */
+  function failure(route: FakeRoute, when: "before" | "after" = "before"): Response | undefined {
     const f = failures.get(route);
-    if (!f || f.times <= 0) return undefined;
+    if (!f || f.times <= 0 || f.afterEffect !== (when === "after")) return undefined;
     f.times--;
     return Response.json({ message: `injected ${f.status}` }, {
       status: f.status,
       headers: f.headers,
     });
   }
+
+  async function held(route: FakeRoute) {
+    const hold = holds.get(route)?.shift();
+    if (!hold) return;
+    hold.arrived();
+    await hold.released;
+  }
+
+  const commentJson = (comment: FakeComment) => ({
+    id: comment.id,
+    body: comment.body,
+    user: { login: "review-bot" },
+    html_url:
+      `https://github.example/${comment.owner}/${comment.repo}/pull/${comment.issueNumber}` +
+      `#issuecomment-${comment.id}`,
+  });
 
   const app = new Hono();
   app.use("*", async (c, next) => {
@@ -177,26 +210,30 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
       updatedCount: 0,
     };
     comments.push(comment);
-    return c.json({
-      id: comment.id,
-      body,
-      html_url: `https://github.example/${owner}/${repo}/pull/${number}#issuecomment-${comment.id}`,
-    }, 201);
+    await held("comment");
+    return failure("comment", "after") ?? c.json(commentJson(comment), 201);
+  });
+  app.get("/repos/:owner/:repo/issues/:number/comments", (c) => {
+    const failed = failure("comments.list");
+    if (failed) return failed;
+    const { owner, repo, number } = c.req.param();
+    const perPage = Math.min(100, Number(c.req.query("per_page") ?? 30));
+    const page = Math.max(1, Number(c.req.query("page") ?? 1));
+    const all = comments.filter((x) =>
+      x.owner === owner && x.repo === repo && x.issueNumber === Number(number)
+    );
+    return c.json(all.slice((page - 1) * perPage, page * perPage).map(commentJson));
   });
   app.patch("/repos/:owner/:repo/issues/comments/:id", async (c) => {
     const failed = failure("comment");
     if (failed) return failed;
-    const { owner, repo, id } = c.req.param();
+    const { id } = c.req.param();
     const comment = comments.find((x) => x.id === Number(id));
     if (!comment) return c.json({ message: "Not Found" }, 404);
     comment.body = (await c.req.json<{ body: string }>()).body;
     comment.updatedCount++;
-    return c.json({
-      id: comment.id,
-      body: comment.body,
-      html_url:
-        `https://github.example/${owner}/${repo}/pull/${comment.issueNumber}#issuecomment-${comment.id}`,
-    });
+    await held("comment");
+    return failure("comment", "after") ?? c.json(commentJson(comment));
   });
 
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
@@ -220,8 +257,24 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
       pulls.set(key, full);
       return full;
     },
-    failNext(route, status, times = 1, headers = {}) {
-      failures.set(route, { status, times, headers });
+    failNext(route, status, times = 1, options = {}) {
+      const o: FailOptions = "headers" in options || "afterEffect" in options
+        ? options as FailOptions
+        : { headers: options as Record<string, string> };
+      failures.set(route, {
+        status,
+        times,
+        headers: o.headers ?? {},
+        afterEffect: o.afterEffect ?? false,
+      });
+    },
+    holdNext(route) {
+      let arrived!: () => void;
+      let release!: () => void;
+      const started = new Promise<void>((r) => arrived = r);
+      const released = new Promise<void>((r) => release = r);
+      holds.set(route, [...(holds.get(route) ?? []), { arrived, released }]);
+      return { started, release };
     },
     close: () => server.shutdown(),
   });

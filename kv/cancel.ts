@@ -1,0 +1,93 @@
+/**
+ * Stopping reviews from outside their attempt: cancel through the API, and supersede once GitHub
+ * confirms which head a pull request is at. A running review is only marked; its attempt ends it.
+ *
+ * @module
+ */
+import { getManyBatched } from "./batch.ts";
+import { type Changes, mergeChanges } from "./changes.ts";
+import { keys } from "./keys.ts";
+import { MAX_PULL_REVIEWS_READ } from "./ingest.ts";
+import type { TxnContext } from "./owner_txn.ts";
+import type { ReviewRecord } from "./records.ts";
+import { isTerminal, requestStopIn, type Transition, transition } from "./transitions.ts";
+
+/** Result of {@link cancelReview}. */
+export type CancelResult =
+  /** Ended at once (it was pending or queued), or asked to stop (it is running). */
+  | { kind: "cancelled"; transition: Transition }
+  /** Already asked to stop; its attempt has not ended it yet. */
+  | { kind: "stopping"; review: ReviewRecord }
+  | { kind: "finished"; review: ReviewRecord }
+  | { kind: "not_found" };
+
+/**
+ * Cancels a review that has not finished: a pending one leaves the line, a queued one frees its
+ * slot, a running one is asked to stop (its attempt closes the agent session, then frees the slot).
+ *
+ * @example
+ * ```ts
+ * const r = await cancelReview(ctx, id, "no longer needed");
+ * ```
+ */
+export async function cancelReview(
+  ctx: TxnContext,
+  reviewId: string,
+  reason: string,
+): Promise<CancelResult> {
+  let current: ReviewRecord | undefined;
+  const t = await transition(ctx, reviewId, "cancelReview", (review, txn) => {
+    current = review;
+    return requestStopIn(
+      txn,
+      review,
+      { reason: "cancelled", message: reason, at: ctx.now },
+      ctx.now,
+    );
+  });
+  if (t) return { kind: "cancelled", transition: t };
+  if (!current) return { kind: "not_found" };
+  return isTerminal(current)
+    ? { kind: "finished", review: current }
+    : { kind: "stopping", review: current };
+}
+
+/**
+ * Supersedes every other unfinished review of `review`'s pull request whose head differs, once
+ * GitHub has confirmed that `review.headSha` is the pull request's head.
+ *
+ * @example
+ * ```ts
+ * const changes = await supersedeOthers(ctx, running);
+ * ```
+ */
+export async function supersedeOthers(ctx: TxnContext, review: ReviewRecord): Promise<Changes> {
+  const ids = await Array.fromAsync(
+    ctx.kv.list<string>(
+      { prefix: keys.prActiveOf(review.repo, review.pullNumber) },
+      { limit: MAX_PULL_REVIEWS_READ },
+    ),
+  );
+  const others = await getManyBatched<ReviewRecord>(ctx.kv, ids.map((e) => keys.review(e.value)));
+  const changes: Changes[] = [];
+  for (const { value: other } of others) {
+    if (!other || other.id === review.id || isTerminal(other)) continue;
+    if (!other.headSha || other.headSha === review.headSha) continue;
+    const request = {
+      reason: "superseded" as const,
+      message: `superseded by review ${review.id}: the pull request's head is ${review.headSha}`,
+      at: ctx.now,
+    };
+    const t = await transition(
+      ctx,
+      other.id,
+      "supersede",
+      (current, txn) =>
+        current.headSha && current.headSha !== review.headSha
+          ? requestStopIn(txn, current, request, ctx.now)
+          : null,
+    );
+    if (t) changes.push(t.changes);
+  }
+  return mergeChanges(...changes);
+}

@@ -1,0 +1,131 @@
+/**
+ * Posting a review's result on its pull request, once: under the pull request's publish claim
+ * (one review posts at a time), to the comment we already have (the saved pointer, else our own
+ * hidden marker found on GitHub), creating one only when none exists, and looking again after an
+ * answer that leaves it unknown whether GitHub created it. The pointer is saved with the
+ * completion, in one fenced commit.
+ *
+ * @module
+ */
+import { finishAttempt } from "../kv/attempts.ts";
+import { claimPublish, releasePublishClaim } from "../kv/publish.ts";
+import { getFindings } from "../kv/queries.ts";
+import type { ReviewRecord } from "../kv/records.ts";
+import { formatReviewComment, REVIEW_COMMENT_MARKER } from "./comment.ts";
+import { type ReviewDeps, txnContext } from "./deps.ts";
+import { AttemptAborted, ReviewError } from "./errors.ts";
+import type { GitHubClient, PostedComment } from "./github.ts";
+
+/** How long a publish claim lasts: a few GitHub calls, each bounded by its timeout. */
+export const PUBLISH_CLAIM_MS = 150_000;
+/** Pause between looks at a claim another review holds. */
+const CLAIM_POLL_MS = 100;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Posts `body` to the pull request's one review comment: updates `knownId` if it still exists,
+ * else adopts the comment that carries our marker, else creates one. After an ambiguous create
+ * (5xx, timeout, no answer) it looks for the marker again before giving up, so a retry never
+ * posts a second comment.
+ *
+ * @example
+ * ```ts
+ * const comment = await postOnce(github, "octo/app", 12, body, pointer.commentId);
+ * ```
+ */
+export async function postOnce(
+  github: GitHubClient,
+  repo: string,
+  pullNumber: number,
+  body: string,
+  knownId?: number,
+): Promise<PostedComment> {
+  if (knownId !== undefined) {
+    const updated = await github.updateComment(repo, knownId, body);
+    if (updated) return updated;
+  }
+  const found = await github.findComment(repo, pullNumber, REVIEW_COMMENT_MARKER);
+  if (found) return (await github.updateComment(repo, found.id, body)) ?? found;
+  try {
+    return await github.createComment(repo, pullNumber, body);
+  } catch (error) {
+    if (!(error instanceof ReviewError) || !error.ambiguous) throw error;
+    const created = await github.findComment(repo, pullNumber, REVIEW_COMMENT_MARKER);
+    if (created) return created;
+    throw error;
+  }
+}
+
+/**
+ * Publishes a review whose result is stored and completes it (freeing its slot) in the commit
+ * that saves the comment pointer. Throws {@link AttemptAborted} when the lease is gone or a stop
+ * was requested before posting began; GitHub failures as {@link ReviewError}s.
+ *
+ * @example
+ * ```ts
+ * await publishAndComplete(deps, review, leaseToken, signal);
+ * ```
+ */
+export async function publishAndComplete(
+  deps: ReviewDeps,
+  review: ReviewRecord,
+  leaseToken: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const { kv, github, config } = deps;
+  let pointer;
+  while (true) {
+    signal.throwIfAborted();
+    const claim = await claimPublish(kv, review.id, leaseToken, {
+      now: deps.clock(),
+      claimMs: PUBLISH_CLAIM_MS,
+      skewMs: config.CLOCK_SKEW_MS,
+    });
+    if (claim.kind === "lost") throw new AttemptAborted("lease_lost");
+    if (claim.kind === "stop_requested") throw new AttemptAborted("stop_requested");
+    if (claim.kind === "claimed") {
+      pointer = claim.pointer;
+      break;
+    }
+    // Another review of this pull request is posting: wait for it (bounded by its claim).
+    await sleep(Math.min(CLAIM_POLL_MS, Math.max(1, claim.until - deps.clock())), signal);
+  }
+  try {
+    const findings = await getFindings(kv, review.id, review.findingCount);
+    const body = formatReviewComment({
+      repo: review.repo,
+      pullNumber: review.pullNumber,
+      headSha: review.headSha ?? "",
+      summary: review.summary,
+      findings,
+      reviewId: review.id,
+    });
+    const comment = await postOnce(github, review.repo, review.pullNumber, body, pointer.commentId);
+    const t = await finishAttempt(txnContext(deps), review.id, leaseToken, {
+      status: "completed",
+      terminalReason: "completed",
+      patch: { commentId: comment.id, commentUrl: comment.url },
+    }, { commentId: comment.id, commentUrl: comment.url });
+    if (!t) throw new AttemptAborted("lease_lost");
+    deps.apply(t.changes);
+  } catch (error) {
+    await releasePublishClaim(kv, review.repo, review.pullNumber, review.id).catch((e) =>
+      deps.log("warn", "could not release the publish claim", {
+        reviewId: review.id,
+        error: String(e),
+      })
+    );
+    throw error;
+  }
+}
