@@ -55,11 +55,11 @@ async function findExisting(kv: Deno.Kv, review: ReviewRecord, again: boolean) {
   const entries = await getManyBatched<unknown>(kv, lookups);
   const [byId, ...indexes] = entries;
   if (byId.value) return { entries, existing: byId.value as ReviewRecord };
-  for (const index of indexes) {
+  for (const [i, index] of indexes.entries()) {
     if (typeof index.value !== "string") continue;
     const found = await kv.get<ReviewRecord>(keys.review(index.value));
     if (!found.value) continue;
-    const isHead = headKey !== undefined && index.key === headKey;
+    const isHead = headKey !== undefined && i === indexes.length - 1;
     if (!isHead || standsIn(found.value, again)) return { entries, existing: found.value };
   }
   return { entries, existing: undefined };

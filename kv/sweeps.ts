@@ -10,7 +10,13 @@ import { getManyBatched } from "./batch.ts";
 import { type Changes, mergeChanges } from "./changes.ts";
 import { retryTransaction, withLockRetry } from "./commit.ts";
 import { keys } from "./keys.ts";
-import { headsToRead, OwnerTxn, readOwner, type TxnContext } from "./owner_txn.ts";
+import {
+  headsToRead,
+  MAX_CLAIMS_PER_COMMIT,
+  OwnerTxn,
+  readOwner,
+  type TxnContext,
+} from "./owner_txn.ts";
 import type { Owner, OwnerState, ReviewRecord } from "./records.ts";
 import { endIn, stopOutcome, transition } from "./transitions.ts";
 
@@ -96,13 +102,16 @@ export async function fillActiveOwners(ctx: TxnContext): Promise<Changes> {
   const changes: Changes[] = [];
   for (const { value } of states) {
     if (!value || value.pending === 0 || value.active >= ctx.limit) continue;
-    changes.push(
-      await retryTransaction(`fillOwner ${value.owner.id}`, async () => {
+    // Each commit claims a bounded number; a raised limit may need several.
+    for (let round = 0; round < Math.ceil(ctx.limit / MAX_CLAIMS_PER_COMMIT) + 1; round++) {
+      const filled = await retryTransaction(`fillOwner ${value.owner.id}`, async () => {
         const snapshot = await readOwner(ctx.kv, value.owner, headsToRead(ctx.limit));
         const txn = new OwnerTxn(ctx, value.owner, snapshot);
         return (await txn.commit()) ? txn.changes : undefined;
-      }),
-    );
+      });
+      changes.push(filled);
+      if (filled.dispatched.length < MAX_CLAIMS_PER_COMMIT) break;
+    }
   }
   return mergeChanges(...changes);
 }

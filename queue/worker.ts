@@ -59,6 +59,8 @@ export interface WorkerOptions {
  */
 export function createWorker(deps: ReviewDeps, options: WorkerOptions): Worker {
   const attempts = new Map<string, LocalAttempt>();
+  /** Claims in progress: shutdown waits for them, so a late claim is handed back too. */
+  const claims = new Set<Promise<unknown>>();
   let stopping = false;
 
   async function handle(raw: unknown): Promise<void> {
@@ -70,7 +72,14 @@ export function createWorker(deps: ReviewDeps, options: WorkerOptions): Worker {
     }
     // Thrown, not dropped: the transport redelivers it to an instance that is not stopping.
     if (stopping) throw new Error("worker is shutting down");
-    const started = await startAttempt(txnContext(deps), parsed.data, {
+    const claiming = claim(parsed.data);
+    claims.add(claiming);
+    await claiming.finally(() => claims.delete(claiming));
+  }
+
+  /** Starts the attempt and registers it, as one step that shutdown waits for. */
+  async function claim(message: { reviewId: string; token: string }) {
+    const started = await startAttempt(txnContext(deps), message, {
       instance: options.instance,
       leaseMs: deps.config.LEASE_MS,
     });
@@ -78,9 +87,9 @@ export function createWorker(deps: ReviewDeps, options: WorkerOptions): Worker {
     const { review } = started;
     const leaseToken = review.lease!.token;
     const controller = new AbortController();
-    // Registered before anything else happens, so shutdown and stop requests always find it.
     const attempt: LocalAttempt = { reviewId: review.id, controller, done: Promise.resolve() };
     attempts.set(leaseToken, attempt);
+    // Shutdown began while this attempt was being claimed: it is handed straight back.
     if (stopping) controller.abort(new AttemptAborted("shutdown"));
     deps.apply(started.changes);
     attempt.done = runAttempt(deps, review, controller.signal)
@@ -131,6 +140,8 @@ export function createWorker(deps: ReviewDeps, options: WorkerOptions): Worker {
     },
     async shutdown(timeoutMs = 4_000) {
       stopping = true;
+      await Promise.allSettled([...claims]);
+      // Attempts claimed meanwhile were aborted as they registered; all are handed back here.
       const handing = [...attempts.values()];
       for (const a of handing) a.controller.abort(new AttemptAborted("shutdown"));
       await this.idle(timeoutMs);

@@ -25,20 +25,25 @@ export function webhookRoutes(deps: ReviewDeps): Hono {
   const app = new Hono();
   app.post(
     "/webhooks/github",
+    // Refused before the body is read (bodyLimit reads a chunked body whole): an unsigned
+    // request costs nothing however large.
+    async (c, next) => {
+      if (!deps.config.GITHUB_WEBHOOK_SECRET) {
+        return c.json({ error: "webhooks are disabled: GITHUB_WEBHOOK_SECRET is not set" }, 503);
+      }
+      const signature = c.req.header("x-hub-signature-256");
+      if (!signature || !/^sha256=[0-9a-f]{64}$/i.test(signature)) {
+        return c.json({ error: "missing or invalid X-Hub-Signature-256" }, 401);
+      }
+      await next();
+    },
     bodyLimit({
       maxSize: MAX_WEBHOOK_BYTES,
       onError: (c) => c.json({ error: "payload larger than 25 MiB" }, 413),
     }),
     async (c) => {
-      const secret = deps.config.GITHUB_WEBHOOK_SECRET;
-      if (!secret) {
-        return c.json({ error: "webhooks are disabled: GITHUB_WEBHOOK_SECRET is not set" }, 503);
-      }
-      // Refused before the body is read: an unsigned request costs nothing however large.
-      const signature = c.req.header("x-hub-signature-256");
-      if (!signature || !/^sha256=[0-9a-f]{64}$/i.test(signature)) {
-        return c.json({ error: "missing or invalid X-Hub-Signature-256" }, 401);
-      }
+      const secret = deps.config.GITHUB_WEBHOOK_SECRET!;
+      const signature = c.req.header("x-hub-signature-256")!;
       const raw = await c.req.text();
       if (!(await verify(secret, raw, signature).catch(() => false))) {
         return c.json({ error: "missing or invalid X-Hub-Signature-256" }, 401);

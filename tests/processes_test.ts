@@ -38,7 +38,7 @@ function slowReview(holdMs: number): AgentScript {
     ]);
 }
 
-async function setup(transport: string, holdMs: number) {
+async function setup(transport: string, holdMs: number, extraEnv: Record<string, string> = {}) {
   const dir = await Deno.makeTempDir({ prefix: "reviews-kv-" });
   const github = await startFakeGitHub();
   const agent = await startFakeAgent(slowReview(holdMs));
@@ -56,6 +56,7 @@ async function setup(transport: string, holdMs: number) {
     SWEEP_INTERVAL_MS: "300",
     RETRY_BASE_DELAY_MS: "50",
     AGENT_IDLE_TIMEOUT_MS: "5000",
+    ...extraEnv,
   };
   const processes: ServiceProcess[] = [];
   return {
@@ -82,9 +83,11 @@ async function sendPull(
   github: Awaited<ReturnType<typeof startFakeGitHub>>,
   ownerId: number,
   number: number,
+  headSha = sha(number),
 ): Promise<string> {
-  github.setPull({ owner: `owner${ownerId}`, repo: "service", number, headSha: sha(number) });
-  const body = JSON.stringify(pullRequestPayload({ ownerId, number, headSha: sha(number) }));
+  github.setPull({ owner: `owner${ownerId}`, repo: "service", number, headSha });
+  const action = headSha === sha(number) ? "opened" : "synchronize";
+  const body = JSON.stringify(pullRequestPayload({ action, ownerId, number, headSha }));
   const res = await fetch(`${url}/webhooks/github`, {
     method: "POST",
     headers: {
@@ -206,6 +209,48 @@ for (const transport of TRANSPORTS) {
           `[${transport}] SIGINT: exited in ${exitMs} ms, hand-back ${stopped?.handBackMs} ms, ` +
             `all 4 completed on the other process ${resumedMs} ms after the signal ` +
             `(agent sessions hold 3000 ms)`,
+        );
+      } finally {
+        await env.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `[${transport}] pushes handled by another process never open more sessions than slots`,
+    async fn() {
+      // Default lease settings: 30 s leases, re-read every second.
+      const env = await setup(transport, 0, { LEASE_MS: "30000", LEASE_CHECK_MS: "1000" });
+      const held = new Set([1, 2, 3, 4].map((n) => sha(n)));
+      env.agent.setScript((s) =>
+        held.has(s.body.headSha)
+          ? sseResponse([{ comment: "hb", delayMs: 20_000 }, { event: "done", data: {} }])
+          : slowReview(200)(s, { signal: new AbortController().signal })
+      );
+      try {
+        const [a, b] = [await env.spawn(), await env.spawn()];
+        const first: string[] = [];
+        for (let n = 1; n <= 8; n++) first.push(await sendPull(a.url, env.github, 4000, n));
+        await waitFor("four sessions open", () => env.agent.open === 4 ? true : undefined, 10_000);
+        // The pushes reach the other process, which cannot abort A's streams directly.
+        const pushedAt = Date.now();
+        const pushed: string[] = [];
+        for (let n = 1; n <= 4; n++) {
+          pushed.push(await sendPull(b.url, env.github, 4000, n, sha(100 + n)));
+        }
+        const all = await allDone(a.url, [...first, ...pushed], 60_000);
+        const superseded = all.filter((r) => r.terminalReason === "superseded");
+        assert.equal(superseded.length, 4);
+        assert.deepEqual(all.filter((r) => r.status === "completed").length, 8);
+        assert.ok((env.agent.maxOpenByRepoOwner.get("owner4000") ?? 0) <= 4);
+        const noticeMs = Math.max(...superseded.map((r) => r.finishedAt - pushedAt));
+        assert.ok(noticeMs < 2_500, `superseded sessions closed ${noticeMs} ms after the push`);
+        const usage = await getJson(a.url, "/owners/org/4000");
+        assert.deepEqual([usage.active, usage.pending], [0, 0]);
+        console.log(
+          `[${transport}] cross-process stop: superseded sessions on A closed and their slots ` +
+            `freed at most ${noticeMs} ms after the pushes reached B (LEASE_CHECK_MS=1000); ` +
+            `max open sessions for the owner ${env.agent.maxOpenByRepoOwner.get("owner4000")}/4`,
         );
       } finally {
         await env.close();
