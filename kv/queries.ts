@@ -98,45 +98,6 @@ export async function getOwnerState(
   return (await kv.get<OwnerState>(keys.owner(owner))).value;
 }
 
-/** The comment a pull request's reviews are posted to. */
-export interface PullComment {
-  commentId: number;
-  commentUrl: string;
-}
-
-/**
- * Reads the comment that reviews of a pull request update in place.
- *
- * @example
- * ```ts
- * const existing = await getPullComment(kv, "octo/repo", 12);
- * ```
- */
-export async function getPullComment(
-  kv: Deno.Kv,
-  repo: string,
-  pullNumber: number,
-): Promise<PullComment | null> {
-  return (await kv.get<PullComment>(keys.prComment(repo, pullNumber))).value;
-}
-
-/**
- * Remembers the comment a pull request's reviews update in place.
- *
- * @example
- * ```ts
- * await savePullComment(kv, "octo/repo", 12, { commentId: 1, commentUrl: "https://…" });
- * ```
- */
-export async function savePullComment(
-  kv: Deno.Kv,
-  repo: string,
-  pullNumber: number,
-  comment: PullComment,
-): Promise<void> {
-  await withLockRetry(() => kv.set(keys.prComment(repo, pullNumber), comment));
-}
-
 /**
  * Checks that KV answers a write and a read (the health probe).
  *

@@ -22,15 +22,3 @@ export function truncateUtf8(text: string, maxBytes: number): string {
   const room = Math.max(0, maxBytes - 3); // "…" is 3 bytes
   return decoder.decode(bytes.slice(0, room)).replace(/\uFFFD+$/, "") + "…";
 }
-
-/**
- * The UTF-8 size of a value's JSON.
- *
- * @example
- * ```ts
- * jsonBytes({ a: "é" }); // 10
- * ```
- */
-export function jsonBytes(value: unknown): number {
-  return encoder.encode(JSON.stringify(value)).length;
-}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { jsonBytes, truncateUtf8 } from "./text.ts";
+import { truncateUtf8 } from "./text.ts";
 
 Deno.test("truncateUtf8 keeps short text and cuts long text on a character boundary", () => {
   assert.equal(truncateUtf8("short", 10), "short");
@@ -9,8 +9,4 @@ Deno.test("truncateUtf8 keeps short text and cuts long text on a character bound
   assert.ok(new TextEncoder().encode(cut).length <= 50);
   assert.ok(!cut.includes("\uFFFD"));
   assert.ok(cut.endsWith("…"));
-});
-
-Deno.test("jsonBytes counts UTF-8 bytes", () => {
-  assert.equal(jsonBytes({ a: "é" }), 10);
 });
