@@ -127,6 +127,8 @@ export async function waitFor<T>(
 /** Options of {@link startHarness}. */
 export interface HarnessOptions {
   transport?: TransportChoice;
+  /** Wraps the KV handle the service uses (fault injection); the harness keeps the real one. */
+  wrapKv?: (kv: Deno.Kv) => Deno.Kv;
   env?: Record<string, string>;
   script?: AgentScript;
 }
@@ -156,7 +158,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   const logs: Harness["logs"] = [];
   const log: Logger = (level, message, context) => logs.push({ level, message, context });
-  const service = await startService({ config, kv, log });
+  const service = await startService({ config, kv: options.wrapKv?.(kv) ?? kv, log });
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     service.app.fetch,

@@ -258,3 +258,30 @@ for (const transport of TRANSPORTS) {
     },
   });
 }
+
+Deno.test("kill -9 between GitHub creating the comment and the commit: still one comment", async () => {
+  const env = await setup("kv-table", 0, { CLOCK_SKEW_MS: "300" });
+  env.agent.setScript(slowReview(100));
+  try {
+    const [a, b] = [await env.spawn(), await env.spawn()];
+    const held = env.github.holdNext("comment");
+    const id = await sendPull(a.url, env.github, 5000, 1);
+    await held.started; // the comment exists on GitHub; A has not had the answer yet
+    const holder = (await getJson(b.url, `/reviews/${id}`)).lease?.instance ?? "";
+    const victim = holder.includes(`-${a.pid}-`) ? a : b;
+    const other = victim === a ? b : a;
+    await victim.stop("SIGKILL");
+    held.release();
+    const [done] = await allDone(other.url, [id], 30_000);
+    assert.equal(done.status, "completed", done.errorMessage);
+    assert.equal(done.attempts, 2);
+    assert.equal(env.github.comments.length, 1);
+    assert.equal(done.commentId, env.github.comments[0].id);
+    console.log(
+      `kill -9 after the comment POST: completed on the other process (attempts ${done.attempts}), ` +
+        `comments ${env.github.comments.length}`,
+    );
+  } finally {
+    await env.close();
+  }
+});
