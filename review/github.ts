@@ -433,7 +433,18 @@ function bPath(rest: string): string | undefined {
 }
 
 function unquote(text: string): string {
-  const simple: Record<string, string> = { n: "\n", t: "\t", '"': '"', "\\": "\\" };
+  // Git's C-style quoting (quote_c_style): \a \b \t \n \v \f \r \" \\ and octal bytes.
+  const simple: Record<string, string> = {
+    a: "\x07",
+    b: "\b",
+    t: "\t",
+    n: "\n",
+    v: "\v",
+    f: "\f",
+    r: "\r",
+    '"': '"',
+    "\\": "\\",
+  };
   const bytes: number[] = [];
   const encoder = new TextEncoder();
   for (let i = 0; i < text.length; i++) {

@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { verify } from "@octokit/webhooks-methods";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ReviewDeps } from "../review/deps.ts";
 import { submitReview } from "../review/service.ts";
 import { classifyWebhook, reviewFromPayload } from "../review/webhook_payload.ts";
+import { SIGNATURE_PATTERN, verifySignature } from "./signature.ts";
 
 /** GitHub caps webhook payloads at 25 MiB. */
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
@@ -32,7 +32,7 @@ export function webhookRoutes(deps: ReviewDeps): Hono {
         return c.json({ error: "webhooks are disabled: GITHUB_WEBHOOK_SECRET is not set" }, 503);
       }
       const signature = c.req.header("x-hub-signature-256");
-      if (!signature || !/^sha256=[0-9a-f]{64}$/i.test(signature)) {
+      if (!signature || !SIGNATURE_PATTERN.test(signature)) {
         return c.json({ error: "missing or invalid X-Hub-Signature-256" }, 401);
       }
       await next();
@@ -44,15 +44,15 @@ export function webhookRoutes(deps: ReviewDeps): Hono {
     async (c) => {
       const secret = deps.config.GITHUB_WEBHOOK_SECRET!;
       const signature = c.req.header("x-hub-signature-256")!;
-      const raw = await c.req.text();
-      if (!(await verify(secret, raw, signature).catch(() => false))) {
+      const raw = new Uint8Array(await c.req.arrayBuffer());
+      if (!(await verifySignature(secret, raw, signature))) {
         return c.json({ error: "missing or invalid X-Hub-Signature-256" }, 401);
       }
       let body: unknown;
       try {
-        body = JSON.parse(raw);
+        body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
       } catch {
-        return c.json({ error: "body is not valid JSON" }, 400);
+        return c.json({ error: "body is not valid UTF-8 JSON" }, 400);
       }
       const event = c.req.header("x-github-event") ?? "";
       const decision = classifyWebhook(event, body);
