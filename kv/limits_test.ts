@@ -11,26 +11,13 @@ import { keys } from "./keys.ts";
 import type { TxnContext } from "./owner_txn.ts";
 import type { OwnerState, ReviewRecord } from "./records.ts";
 import { kvValueBytes, MAX_RECORD_BYTES } from "./size.ts";
+import { pendingReview } from "./testing.ts";
 import { fillActiveOwners, purgeFinished, recoverStalled } from "./sweeps.ts";
 
 const owner = { type: "org" as const, id: "1" };
 
-function review(id: string, over: Partial<ReviewRecord> = {}): ReviewRecord {
-  return {
-    id,
-    source: "api",
-    owner,
-    repo: "o/r",
-    pullNumber: 1,
-    status: "pending",
-    attempts: 0,
-    handBacks: 0,
-    createdAt: 1,
-    findingCount: 0,
-    skippedEvents: 0,
-    ...over,
-  };
-}
+const review = (id: string, over: Partial<ReviewRecord> = {}) =>
+  pendingReview({ id, owner, ...over });
 
 async function withKv(fn: (kv: Deno.Kv, ctx: (limit: number) => TxnContext) => Promise<void>) {
   const kv = await Deno.openKv(":memory:");

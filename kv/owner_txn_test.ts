@@ -12,6 +12,7 @@ import { cancelReview } from "./cancel.ts";
 import { recoverStalled } from "./sweeps.ts";
 import type { Dispatch, TxnContext } from "./owner_txn.ts";
 import type { OwnerState, ReviewRecord } from "./records.ts";
+import { pendingReview } from "./testing.ts";
 
 const LIMIT = 2;
 const OWNERS = [{ type: "org", id: "1" }, { type: "user", id: "1" }] as const;
@@ -36,23 +37,6 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   }),
   fc.record({ op: fc.constant("expire" as const) }),
 );
-
-/** A new pending review; `over` sets what the test cares about. */
-function pendingReview(over: Partial<ReviewRecord> & Pick<ReviewRecord, "id">): ReviewRecord {
-  return {
-    source: "api",
-    owner: { type: "user", id: "1" },
-    repo: "o/r",
-    pullNumber: 1,
-    status: "pending",
-    attempts: 0,
-    handBacks: 0,
-    createdAt: 1,
-    findingCount: 0,
-    skippedEvents: 0,
-    ...over,
-  };
-}
 
 async function allReviews(kv: Deno.Kv): Promise<ReviewRecord[]> {
   const entries = await Array.fromAsync(kv.list<ReviewRecord>({ prefix: ["reviews"] }));
