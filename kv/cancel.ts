@@ -10,7 +10,13 @@ import { keys } from "./keys.ts";
 import { MAX_PULL_REVIEWS_READ } from "./ingest.ts";
 import type { TxnContext } from "./owner_txn.ts";
 import type { ReviewRecord } from "./records.ts";
-import { isTerminal, requestStopIn, type Transition, transition } from "./transitions.ts";
+import {
+  holdsLease,
+  isTerminal,
+  requestStopIn,
+  type Transition,
+  transition,
+} from "./transitions.ts";
 
 /** Result of {@link cancelReview}. */
 export type CancelResult =
@@ -53,15 +59,22 @@ export async function cancelReview(
 }
 
 /**
- * Supersedes every other unfinished review of `review`'s pull request whose head differs, once
- * GitHub has confirmed that `review.headSha` is the pull request's head.
+ * Supersedes the other unfinished reviews of `review`'s pull request whose head differs, once
+ * GitHub has said, at `confirmedAt`, that `review.headSha` is the pull request's head. Only
+ * reviews created before that read (a later one may be for a newer push), and only while `review`
+ * itself still runs under `leaseToken` with no stop requested — checked in each commit.
  *
  * @example
  * ```ts
- * const changes = await supersedeOthers(ctx, running);
+ * const changes = await supersedeOthers(ctx, running, leaseToken, readAt);
  * ```
  */
-export async function supersedeOthers(ctx: TxnContext, review: ReviewRecord): Promise<Changes> {
+export async function supersedeOthers(
+  ctx: TxnContext,
+  review: ReviewRecord,
+  leaseToken: string,
+  confirmedAt: number,
+): Promise<Changes> {
   const ids = await Array.fromAsync(
     ctx.kv.list<string>(
       { prefix: keys.prActiveOf(review.repo, review.pullNumber) },
@@ -69,24 +82,25 @@ export async function supersedeOthers(ctx: TxnContext, review: ReviewRecord): Pr
     ),
   );
   const others = await getManyBatched<ReviewRecord>(ctx.kv, ids.map((e) => keys.review(e.value)));
+  const stale = (other: ReviewRecord | null): other is ReviewRecord =>
+    other !== null && other.id !== review.id && !isTerminal(other) &&
+    other.headSha !== undefined && other.headSha !== review.headSha &&
+    other.createdAt < confirmedAt;
   const changes: Changes[] = [];
   for (const { value: other } of others) {
-    if (!other || other.id === review.id || isTerminal(other)) continue;
-    if (!other.headSha || other.headSha === review.headSha) continue;
+    if (!stale(other)) continue;
     const request = {
       reason: "superseded" as const,
       message: `superseded by review ${review.id}: the pull request's head is ${review.headSha}`,
       at: ctx.now,
     };
-    const t = await transition(
-      ctx,
-      other.id,
-      "supersede",
-      (current, txn) =>
-        current.headSha && current.headSha !== review.headSha
-          ? requestStopIn(txn, current, request, ctx.now)
-          : null,
-    );
+    const t = await transition(ctx, other.id, "supersede", async (current, txn) => {
+      if (!stale(current)) return null;
+      const self = await ctx.kv.get<ReviewRecord>(keys.review(review.id));
+      if (!holdsLease(self.value, leaseToken) || self.value!.cancelRequested) return null;
+      txn.op.check(self);
+      return requestStopIn(txn, current, request, ctx.now);
+    });
     if (t) changes.push(t.changes);
   }
   return mergeChanges(...changes);

@@ -20,8 +20,9 @@ export type ClaimResult =
 
 /**
  * Takes the right to post this review's result: only while the attempt holds its lease and no
- * stop was requested, and only when no other review's claim is live (a claim counts as expired
- * `skewMs` after its `expiresAt`, so a clock running ahead does not steal it).
+ * stop was requested, and only when no other claim is live. A claim counts as expired `skewMs`
+ * after its `expiresAt` (a clock running ahead does not steal it), or once its attempt has lost
+ * its lease and `orphanMs` (longer than one GitHub request) have passed since it was taken.
  *
  * @example
  * ```ts
@@ -32,7 +33,7 @@ export function claimPublish(
   kv: Deno.Kv,
   reviewId: string,
   leaseToken: string,
-  options: { now: number; claimMs: number; skewMs: number },
+  options: { now: number; claimMs: number; skewMs: number; orphanMs: number },
 ): Promise<ClaimResult> {
   return retryTransaction(`claimPublish ${reviewId}`, async () => {
     const entry = await kv.get<ReviewRecord>(keys.review(reviewId));
@@ -41,36 +42,43 @@ export function claimPublish(
     if (review!.cancelRequested) return { kind: "stop_requested" };
     const pointer = await kv.get<PullComment>(keys.prComment(review!.repo, review!.pullNumber));
     const claim = pointer.value?.claim;
+    const op = kv.atomic().check(entry, pointer);
+    // A claim of this same review belongs to an earlier attempt, which stopped before its lease
+    // (now ours) ran out.
     if (claim && claim.reviewId !== reviewId && claim.expiresAt + options.skewMs > options.now) {
-      return { kind: "busy", until: claim.expiresAt + options.skewMs };
+      const holder = await kv.get<ReviewRecord>(keys.review(claim.reviewId));
+      const orphaned = !holdsLease(holder.value, claim.leaseToken) &&
+        (claim.at ?? 0) + options.orphanMs + options.skewMs < options.now;
+      if (!orphaned) return { kind: "busy", until: claim.expiresAt + options.skewMs };
+      op.check(holder);
     }
     const next: PullComment = {
       ...pointer.value,
-      claim: { reviewId, leaseToken, expiresAt: options.now + options.claimMs },
+      claim: { reviewId, leaseToken, at: options.now, expiresAt: options.now + options.claimMs },
     };
-    const result = await kv.atomic().check(entry, pointer).set(pointer.key, next).commit();
+    const result = await op.set(pointer.key, next).commit();
     return result.ok ? { kind: "claimed", pointer: next } : undefined;
   });
 }
 
 /**
- * Gives up this review's publish claim (after a failed post), so others need not wait for it to
- * expire.
+ * Gives up this attempt's publish claim (after a failed post), so others need not wait for it to
+ * expire. Only the attempt that took it (its lease token) can give it up.
  *
  * @example
  * ```ts
- * await releasePublishClaim(kv, "octo/app", 12, id);
+ * await releasePublishClaim(kv, "octo/app", 12, leaseToken);
  * ```
  */
 export function releasePublishClaim(
   kv: Deno.Kv,
   repo: string,
   pullNumber: number,
-  reviewId: string,
+  leaseToken: string,
 ): Promise<boolean> {
-  return retryTransaction(`releasePublishClaim ${reviewId}`, async () => {
+  return retryTransaction(`releasePublishClaim ${repo}#${pullNumber}`, async () => {
     const pointer = await kv.get<PullComment>(keys.prComment(repo, pullNumber));
-    if (pointer.value?.claim?.reviewId !== reviewId) return false;
+    if (pointer.value?.claim?.leaseToken !== leaseToken) return false;
     const { claim: _claim, ...rest } = pointer.value;
     return (await kv.atomic().check(pointer).set(pointer.key, rest).commit()).ok ? true : undefined;
   });

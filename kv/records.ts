@@ -146,6 +146,8 @@ export type OwnerState = z.infer<typeof OwnerStateSchema>;
 export const PublishClaimSchema = z.object({
   reviewId: z.string(),
   leaseToken: z.string(),
+  /** When it was taken. */
+  at: z.number().optional(),
   expiresAt: z.number(),
 });
 

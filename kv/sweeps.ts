@@ -18,7 +18,7 @@ import {
   type TxnContext,
 } from "./owner_txn.ts";
 import type { Owner, OwnerState, ReviewRecord } from "./records.ts";
-import { endIn, stopOutcome, transition } from "./transitions.ts";
+import { attemptLimit, endIn, stopOutcome, transition } from "./transitions.ts";
 
 /** Options of {@link recoverStalled}. */
 export interface RecoverOptions {
@@ -67,7 +67,7 @@ export async function recoverStalled(ctx: TxnContext, options: RecoverOptions): 
         if (review.cancelRequested) {
           return endIn(txn, review, stopOutcome(review.cancelRequested), ctx.now);
         }
-        if (review.attempts >= options.maxAttempts) {
+        if (review.attempts >= attemptLimit(review, options.maxAttempts)) {
           return endIn(txn, review, {
             status: "failed",
             terminalReason: "interrupted",

@@ -55,6 +55,22 @@ export function holdsLease(review: ReviewRecord | null, leaseToken: string): boo
   return review?.status === "running" && review.lease?.token === leaseToken;
 }
 
+/** Attempts a review may take beyond `MAX_ATTEMPTS` once its result is stored (posting only). */
+export const EXTRA_POSTING_ATTEMPTS = 2;
+
+/**
+ * The attempts a review may take: a review whose findings are stored only posts, which is cheap
+ * and must not be lost to an agent's earlier failures.
+ *
+ * @example
+ * ```ts
+ * if (review.attempts < attemptLimit(review, 3)) retry();
+ * ```
+ */
+export function attemptLimit(review: ReviewRecord, maxAttempts: number): number {
+  return review.resultStored ? maxAttempts + EXTRA_POSTING_ATTEMPTS : maxAttempts;
+}
+
 /** Plans one change on a transaction; returns the record written, or `null` for no change. */
 export type Plan = (
   review: ReviewRecord,

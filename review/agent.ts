@@ -43,6 +43,8 @@ export interface AgentSessionOptions {
   maxEventBytes?: number;
   /** Findings kept, 2000 by default; further ones are counted in `droppedFindings`. */
   maxFindings?: number;
+  /** Bytes of finding data kept, 4 MiB by default; findings past it are counted as dropped. */
+  maxFindingsBytes?: number;
   /** Progress callback; whatever it throws is logged, never fails the stream. */
   onEvent?: (event: { type: "status"; message: string }) => void;
   /** Where skipped events are reported; `console.warn` by default. */
@@ -113,6 +115,8 @@ export async function runAgentSession(
   options: AgentSessionOptions,
 ): Promise<AgentSessionResult> {
   const { signal, maxEventBytes = 256 * 1024, maxFindings = 2000 } = options;
+  const maxFindingsBytes = options.maxFindingsBytes ?? 4 * 1024 * 1024;
+  let findingsBytes = 0;
   const log = options.log ?? ((m, c) => console.warn(m, c));
   const doFetch = options.fetch ?? globalThis.fetch;
   if (signal?.aborted) throw signal.reason;
@@ -221,8 +225,12 @@ export async function runAgentSession(
           case "finding": {
             const data = parse(AgentFindingSchema, event);
             if (!data) break;
-            if (result.findings.length < maxFindings) result.findings.push(data);
-            else result.droppedFindings++;
+            // Bounded in count and in bytes: what a session holds in memory stays small.
+            const bytes = event.data.length;
+            if (result.findings.length < maxFindings && findingsBytes + bytes <= maxFindingsBytes) {
+              result.findings.push(data);
+              findingsBytes += bytes;
+            } else result.droppedFindings++;
             break;
           }
           case "summary": {

@@ -66,8 +66,10 @@ export interface GitHubClient {
   /** `issues.updateComment`; `null` when the comment no longer exists (404). */
   updateComment(repo: string, commentId: number, body: string): Promise<PostedComment | null>;
   /**
-   * The oldest comment on the pull request whose body starts with `marker` (`issues.listComments`,
-   * at most {@link MAX_COMMENT_PAGES} pages of 100), or `null`.
+   * The oldest comment on the pull request that we wrote and whose body starts with `marker`
+   * (`issues.listComments`, at most {@link MAX_COMMENT_PAGES} pages of 100), or `null`. "We" is
+   * the token's user (`GET /user`, asked once); where that is refused (an App's installation
+   * token), a comment by a bot account.
    */
   findComment(repo: string, pullNumber: number, marker: string): Promise<PostedComment | null>;
 }
@@ -304,6 +306,19 @@ export function createGitHubClient(options: {
     }
   }
 
+  let login: Promise<string | null> | undefined;
+  /** The token's login, asked once; `null` when GitHub refuses (an installation token). */
+  const whoAmI = () =>
+    login ??= call(
+      "users.getAuthenticated",
+      async (signal) => (await octokit.users.getAuthenticated({ request: { signal } })).data.login,
+    ).catch((error: ReviewError) => {
+      if (error.retryable) {
+        login = undefined; // ask again next time
+        throw error;
+      }
+      return null;
+    });
   const client: GitHubClient = {
     getPullRequest(repo, pullNumber) {
       const what = `pulls.get ${repo}#${pullNumber}`;
@@ -366,13 +381,19 @@ export function createGitHubClient(options: {
           });
           return { id: data.id, url: data.html_url };
         } catch (error) {
-          // Someone deleted the comment.
-          if (answeredStatus(error) === 404) return null;
+          // Someone deleted the comment (404), or it is not ours to edit (403 without a rate
+          // limit): the caller posts its own.
+          const status = answeredStatus(error);
+          if (status === 404) return null;
+          if (status === 403 && !githubError(error, "").retryable) return null;
           throw error;
         }
       });
     },
     async findComment(repo, pullNumber, marker) {
+      const me = await whoAmI();
+      const ours = (user: { login?: string; type?: string } | null | undefined) =>
+        me ? user?.login === me : user?.type === "Bot";
       for (let page = 1; page <= MAX_COMMENT_PAGES; page++) {
         const comments = await call(
           `issues.listComments ${repo}#${pullNumber} (page ${page})`,
@@ -385,7 +406,10 @@ export function createGitHubClient(options: {
               request: { signal },
             })).data,
         );
-        const mine = comments.find((c) => typeof c.body === "string" && c.body.startsWith(marker));
+        // Anyone can write our marker into a comment; only our own comment is adopted.
+        const mine = comments.find((c) =>
+          typeof c.body === "string" && c.body.startsWith(marker) && ours(c.user)
+        );
         if (mine) return { id: mine.id, url: mine.html_url };
         if (comments.length < 100) return null;
       }

@@ -16,7 +16,7 @@ import {
 import { supersedeOthers } from "../kv/cancel.ts";
 import type { ReviewRecord } from "../kv/records.ts";
 import { RecordTooLargeError, truncateForKv } from "../kv/size.ts";
-import { type Outcome, stopOutcome } from "../kv/transitions.ts";
+import { attemptLimit, type Outcome, stopOutcome } from "../kv/transitions.ts";
 import { runAgentSession } from "./agent.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
 import { AttemptAborted, ReviewError } from "./errors.ts";
@@ -121,6 +121,8 @@ async function produceResult(
   signal: AbortSignal,
 ): Promise<ReviewRecord | null> {
   const { config, github, kv } = deps;
+  // Reviews created after this read may be for a newer push: they are never superseded by it.
+  const readAt = deps.clock();
   const pr = await github.getPullRequest(review.repo, review.pullNumber);
   signal.throwIfAborted();
   if (review.headSha && pr.headSha !== review.headSha) {
@@ -150,8 +152,9 @@ async function produceResult(
     baseSha: pr.baseSha,
     title: truncateForKv(pr.title, MAX_TITLE_BYTES),
   })) ?? lost();
-  // GitHub has confirmed this head: reviews of any other head of the pull request are stale.
-  deps.apply(await supersedeOthers(txnContext(deps), withHead));
+  if (withHead.cancelRequested) throw new AttemptAborted("stop_requested");
+  // GitHub has confirmed this head: older reviews of any other head of the pull request are stale.
+  deps.apply(await supersedeOthers(txnContext(deps), withHead, leaseToken, readAt));
   const fullDiff = await github.getDiff(review.repo, review.pullNumber);
   signal.throwIfAborted();
   const { diff } = truncateDiff(fullDiff, config.MAX_DIFF_BYTES);
@@ -163,7 +166,9 @@ async function produceResult(
   }
   const result = await runAgentSession({
     reviewId: review.id,
-    attempt: withHead.attempts,
+    // The session's ordinal (a handed-back attempt is not counted, but its session was opened):
+    // the agent's idempotency key never repeats for two sessions.
+    attempt: withHead.attempts + withHead.handBacks,
     repo: review.repo,
     pullNumber: review.pullNumber,
     headSha: pr.headSha,
@@ -258,7 +263,7 @@ async function handleFailure(
       error: error instanceof Error ? error.stack : String(error),
     });
   }
-  if (failure.retryable && review.attempts < deps.config.MAX_ATTEMPTS) {
+  if (failure.retryable && review.attempts < attemptLimit(review, deps.config.MAX_ATTEMPTS)) {
     const delay = retryDelayMs(deps, review.attempts, failure);
     const message = truncateForKv(failure.message, MAX_ERROR_BYTES);
     const t = await scheduleRetry(ctx, review.id, leaseToken, message, delay);

@@ -14,10 +14,12 @@ import type { ReviewRecord } from "../kv/records.ts";
 import { formatReviewComment, REVIEW_COMMENT_MARKER } from "./comment.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
 import { AttemptAborted, ReviewError } from "./errors.ts";
-import type { GitHubClient, PostedComment } from "./github.ts";
+import { DEFAULT_GITHUB_TIMEOUT_MS, type GitHubClient, type PostedComment } from "./github.ts";
 
-/** How long a publish claim lasts: a few GitHub calls, each bounded by its timeout. */
-export const PUBLISH_CLAIM_MS = 150_000;
+/** How long a publish claim lasts; posting stops taking new steps well before it runs out. */
+export const PUBLISH_CLAIM_MS = 300_000;
+/** A claim whose attempt lost its lease is free after this (longer than one GitHub request). */
+export const CLAIM_ORPHAN_MS = 60_000;
 /** Pause between looks at a claim another review holds. */
 const CLAIM_POLL_MS = 100;
 
@@ -50,12 +52,25 @@ export async function postOnce(
   pullNumber: number,
   body: string,
   knownId?: number,
+  deadline: AbortSignal = new AbortController().signal,
 ): Promise<PostedComment> {
+  // Every step starts only while the publish claim has time left for it.
+  const step = () => {
+    if (deadline.aborted) {
+      throw new ReviewError("posting ran out of its publish claim's time", {
+        retryable: true,
+        reason: "github_error",
+      });
+    }
+  };
   if (knownId !== undefined) {
+    step();
     const updated = await github.updateComment(repo, knownId, body);
     if (updated) return updated;
   }
+  step();
   const found = await github.findComment(repo, pullNumber, REVIEW_COMMENT_MARKER);
+  step();
   if (found) return (await github.updateComment(repo, found.id, body)) ?? found;
   try {
     return await github.createComment(repo, pullNumber, body);
@@ -91,6 +106,7 @@ export async function publishAndComplete(
       now: deps.clock(),
       claimMs: PUBLISH_CLAIM_MS,
       skewMs: config.CLOCK_SKEW_MS,
+      orphanMs: CLAIM_ORPHAN_MS,
     });
     if (claim.kind === "lost") throw new AttemptAborted("lease_lost");
     if (claim.kind === "stop_requested") throw new AttemptAborted("stop_requested");
@@ -111,7 +127,16 @@ export async function publishAndComplete(
       findings,
       reviewId: review.id,
     });
-    const comment = await postOnce(github, review.repo, review.pullNumber, body, pointer.commentId);
+    // Two GitHub requests' worth of margin before the claim runs out (each is bounded by 30 s).
+    const deadline = AbortSignal.timeout(PUBLISH_CLAIM_MS - 2 * DEFAULT_GITHUB_TIMEOUT_MS);
+    const comment = await postOnce(
+      github,
+      review.repo,
+      review.pullNumber,
+      body,
+      pointer.commentId,
+      deadline,
+    );
     const t = await finishAttempt(txnContext(deps), review.id, leaseToken, {
       status: "completed",
       terminalReason: "completed",
@@ -120,7 +145,7 @@ export async function publishAndComplete(
     if (!t) throw new AttemptAborted("lease_lost");
     deps.apply(t.changes);
   } catch (error) {
-    await releasePublishClaim(kv, review.repo, review.pullNumber, review.id).catch((e) =>
+    await releasePublishClaim(kv, review.repo, review.pullNumber, leaseToken).catch((e) =>
       deps.log("warn", "could not release the publish claim", {
         reviewId: review.id,
         error: String(e),

@@ -35,14 +35,38 @@ const ListQuerySchema = z.object({
 const CancelBodySchema = z.object({ reason: z.string().max(1000).optional() });
 const OwnerParamsSchema = z.object({ type: z.enum(["org", "user"]), id: z.string().max(64) });
 
-async function readJson(req: Request): Promise<{ ok: true; value: unknown } | { ok: false }> {
+/** Nesting a body may have: the schemas go four levels deep; deeper input is refused. */
+const MAX_JSON_DEPTH = 32;
+
+/** How deeply `value` nests (iterative: a hostile body must not exhaust the stack). */
+function depthOf(value: unknown): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > MAX_JSON_DEPTH) return deepest;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+async function readJson(
+  req: Request,
+): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
   const text = await req.text();
   if (text.trim() === "") return { ok: true, value: {} };
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) };
+    value = JSON.parse(text);
   } catch {
-    return { ok: false };
+    return { ok: false, error: "body is not valid JSON" };
   }
+  if (depthOf(value) > MAX_JSON_DEPTH) {
+    return { ok: false, error: `body nests deeper than ${MAX_JSON_DEPTH} levels` };
+  }
+  return { ok: true, value };
 }
 
 /**
@@ -64,7 +88,7 @@ export function apiRoutes(deps: ReviewDeps): Hono {
 
   app.post("/review", limit, async (c) => {
     const json = await readJson(c.req.raw);
-    if (!json.ok) return c.json({ error: "body is not valid JSON" }, 400);
+    if (!json.ok) return c.json({ error: json.error }, 400);
     const parsed = CreateReviewBodySchema.safeParse(json.value);
     if (!parsed.success) return c.json({ error: parsed.error.message }, 400);
     const record = reviewFromApiBody(parsed.data, deps.clock());
@@ -103,7 +127,7 @@ export function apiRoutes(deps: ReviewDeps): Hono {
 
   app.post("/reviews/:id/cancel", limit, async (c) => {
     const json = await readJson(c.req.raw);
-    if (!json.ok) return c.json({ error: "body is not valid JSON" }, 400);
+    if (!json.ok) return c.json({ error: json.error }, 400);
     const parsed = CancelBodySchema.safeParse(json.value);
     if (!parsed.success) return c.json({ error: parsed.error.message }, 400);
     const outcome = await cancel(deps, c.req.param("id"), parsed.data.reason ?? "cancelled by API");

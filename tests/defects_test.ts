@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { keys } from "../kv/keys.ts";
 import { holdFirstSession, reviewScript, sseResponse } from "./fakes/agent.ts";
 import {
+  BACKEND_TOKEN,
   pullRequestPayload,
   sha,
   transportSuite as suite,
@@ -373,3 +374,95 @@ Deno.test("a running review that is cancelled closes its session before the slot
     assert.equal(h.agent.maxOpenByRepoOwner.get("owner314"), 1);
   });
 });
+
+// Defects an adversarial review of the redesign demonstrated.
+
+Deno.test("a review that read an old head never supersedes the newer head's review", () =>
+  withHarness("kv-queue", { env: { MAX_CONCURRENT_PER_OWNER: "1" } }, async (h) => {
+    h.github.setPull({ owner: "owner320", repo: "service", number: 1, headSha: sha(1) });
+    const held = h.github.holdNext("pulls.get");
+    assert.equal((await h.api("POST", "/review", apiBody("api-r1", 320, 1))).status, 202);
+    await held.started; // api-r1 is reading the PR: head 1
+    h.github.setPull({ owner: "owner320", repo: "service", number: 1, headSha: sha(2) });
+    const newer = await h.sendWebhook(
+      "pull_request",
+      pullRequestPayload({ action: "synchronize", ownerId: 320, number: 1, headSha: sha(2) }),
+    );
+    held.release(); // GitHub's answer still says head 1
+    const b = await h.waitForStatus(newer.body.reviewId as string, DONE);
+    await h.waitForStatus("api-r1", DONE);
+    assert.equal(b.status, "completed", b.errorMessage);
+    assert.equal(h.github.comments.length, 1);
+    assert.match(h.github.comments[0].body, new RegExp(sha(2).slice(0, 7)));
+  }));
+
+Deno.test("a stranger's comment carrying our marker is neither adopted nor blocking", () =>
+  withHarness("kv-table", {}, async (h) => {
+    h.github.comments.push({
+      id: 1,
+      owner: "owner321",
+      repo: "service",
+      issueNumber: 1,
+      body: "<!-- ai-code-review:v1 --> I wrote this",
+      updatedCount: 0,
+      author: "mallory",
+    });
+    const id = (await h.openPull(321, 1)).body.reviewId as string;
+    const done = await h.waitForStatus(id, DONE);
+    assert.equal(done.status, "completed", done.errorMessage);
+    assert.equal(h.github.comments[0].body, "<!-- ai-code-review:v1 --> I wrote this");
+    assert.equal(h.github.comments.length, 2);
+    assert.equal(done.commentId, h.github.comments[1].id);
+  }));
+
+Deno.test("a force-push back to an earlier head reviews it again: the comment shows that head", () =>
+  withHarness("kv-queue", {}, async (h) => {
+    for (const [n, action] of [[1, "opened"], [2, "synchronize"], [1, "synchronize"]] as const) {
+      h.github.setPull({ owner: "owner322", repo: "service", number: 1, headSha: sha(n) });
+      const res = await h.sendWebhook(
+        "pull_request",
+        pullRequestPayload({ action, ownerId: 322, number: 1, headSha: sha(n) }),
+      );
+      assert.equal((await h.waitForStatus(res.body.reviewId as string, DONE)).status, "completed");
+    }
+    assert.equal(h.github.comments.length, 1);
+    assert.match(h.github.comments[0].body, new RegExp(`\`${sha(1).slice(0, 7)}\``));
+  }));
+
+Deno.test("deeply nested bodies and forged-signature floods get 4xx/503, never 5xx errors", () =>
+  withHarness("kv-queue", {}, async (h) => {
+    for (const depth of [1_000, 100_000]) {
+      const nested = "[".repeat(depth) + "]".repeat(depth);
+      const res = await fetch(`${h.url}/review`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${BACKEND_TOKEN}`, "content-type": "application/json" },
+        body: `{"reviewId":"deep","authToken":"t","owner":{"type":"org","id":1},` +
+          `"sessionInput":{"githubRepo":"o/r","pullNumber":1,"x":${nested}}}`,
+      });
+      assert.equal(res.status, 400, await res.text());
+    }
+    // Eight slow 16 MiB bodies with a made-up signature at once: beyond the shared budget, 503.
+    const forged = () => {
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          if (sent >= 16) return c.close();
+          sent++;
+          await new Promise((r) => setTimeout(r, 20));
+          c.enqueue(new Uint8Array(1024 * 1024));
+        },
+      });
+      return fetch(`${h.url}/webhooks/github`, {
+        method: "POST",
+        headers: {
+          "x-github-event": "pull_request",
+          "x-hub-signature-256": `sha256=${"0".repeat(64)}`,
+        },
+        body,
+      }).then(async (r) => (await r.body?.cancel(), r.status));
+    };
+    const statuses = await Promise.all(Array.from({ length: 8 }, forged));
+    assert.ok(statuses.every((s) => s === 401 || s === 503), JSON.stringify(statuses));
+    assert.ok(statuses.includes(503), JSON.stringify(statuses));
+    assert.deepEqual(await Array.fromAsync(h.kv.list({ prefix: ["reviews"] })), []);
+  }));

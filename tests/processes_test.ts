@@ -204,6 +204,9 @@ for (const transport of TRANSPORTS) {
           ["completed", 1, 1],
           ["completed", 1, 1],
         ]);
+        // A handed-back attempt's session and the next one never share an idempotency key.
+        const keys = env.agent.sessions.map((s) => s.headers.get("idempotency-key"));
+        assert.equal(new Set(keys).size, keys.length, JSON.stringify(keys));
         const stopped = a.logs.find((l) => l.message === "stopped");
         console.log(
           `[${transport}] SIGINT: exited in ${exitMs} ms, hand-back ${stopped?.handBackMs} ms, ` +
@@ -260,7 +263,8 @@ for (const transport of TRANSPORTS) {
 }
 
 Deno.test("kill -9 between GitHub creating the comment and the commit: still one comment", async () => {
-  const env = await setup("kv-table", 0, { CLOCK_SKEW_MS: "300" });
+  // MAX_ATTEMPTS=1: the attempt that dies after posting was the last; posting-only attempts remain.
+  const env = await setup("kv-table", 0, { CLOCK_SKEW_MS: "300", MAX_ATTEMPTS: "1" });
   env.agent.setScript(slowReview(100));
   try {
     const [a, b] = [await env.spawn(), await env.spawn()];

@@ -43,6 +43,8 @@ export interface FakeComment {
   body: string;
   /** How many times it was edited. */
   updatedCount: number;
+  /** Who wrote it (`review-bot`, the token's user, unless a test adds a stranger's comment). */
+  author?: string;
 }
 
 /** Routes failures can be injected into (`comment` covers both create and update). */
@@ -91,7 +93,8 @@ export interface FakeGitHub {
     times?: number,
     options?: Record<string, string> | FailOptions,
   ): void;
-  /** Holds the next request to `route` (after its side effect) until released. */
+  /** Holds the next request to `route` (after its side effect; `pulls.get` answers the pull as
+   * it was when the request came) until released. */
   holdNext(route: FakeRoute): HeldRequest;
   /** Stops the server. */
   close(): Promise<void>;
@@ -162,7 +165,7 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
   const commentJson = (comment: FakeComment) => ({
     id: comment.id,
     body: comment.body,
-    user: { login: "review-bot" },
+    user: { login: comment.author ?? "review-bot", type: "User" },
     html_url:
       `https://github.example/${comment.owner}/${comment.repo}/pull/${comment.issueNumber}` +
       `#issuecomment-${comment.id}`,
@@ -177,12 +180,15 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
     });
     await next();
   });
-  app.get("/repos/:owner/:repo/pulls/:number", (c) => {
+  app.get("/user", (c) => c.json({ login: "review-bot", type: "User" }));
+  app.get("/repos/:owner/:repo/pulls/:number", async (c) => {
     const { owner, repo, number } = c.req.param();
     const wantsDiff = (c.req.header("accept") ?? "").includes("diff");
     const failed = failure(wantsDiff ? "diff" : "pulls.get");
     if (failed) return failed;
-    const pull = pulls.get(`${owner}/${repo}#${number}`);
+    // A held answer is the pull as it was when the request came (a stale head, say).
+    const pull = structuredClone(pulls.get(`${owner}/${repo}#${number}`));
+    if (!wantsDiff) await held("pulls.get");
     if (!pull) return c.json({ message: "Not Found" }, 404);
     if (wantsDiff) return c.text(pull.diff, 200, { "content-type": "text/plain; charset=utf-8" });
     return c.json({
@@ -230,6 +236,9 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
     const { id } = c.req.param();
     const comment = comments.find((x) => x.id === Number(id));
     if (!comment) return c.json({ message: "Not Found" }, 404);
+    if ((comment.author ?? "review-bot") !== "review-bot") {
+      return c.json({ message: "Must have admin rights to Repository." }, 403);
+    }
     comment.body = (await c.req.json<{ body: string }>()).body;
     comment.updatedCount++;
     await held("comment");
