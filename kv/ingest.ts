@@ -37,12 +37,14 @@ export interface CreateReviewResult {
 }
 
 /**
- * Whether an existing review of the same head stands in for a new one: a cancelled or superseded
- * review never does, and with `again` (a reopened pull request) only an unfinished one does.
+ * Whether an existing review of the same head stands in for a new one. A cancelled review, or one
+ * asked to stop, never does. With `again` (a reopened pull request, a push) only one that has not
+ * read the pull request from GitHub yet does: a running review may have seen the pull request
+ * closed, or at another head, before this event, and would end without reviewing this head.
  */
 function standsIn(existing: ReviewRecord, again: boolean): boolean {
-  if (existing.status === "cancelled") return false;
-  return again ? !isTerminal(existing) : true;
+  if (existing.status === "cancelled" || existing.cancelRequested) return false;
+  return again ? existing.status === "pending" || existing.status === "queued" : true;
 }
 
 async function findExisting(kv: Deno.Kv, review: ReviewRecord, again: boolean) {
