@@ -42,6 +42,14 @@ function runningOf(review: ReviewRecord, instance: string, leaseMs: number, now:
 }
 
 /**
+ * A started attempt, with the versionstamp of the commit that started it: everything committed
+ * before it sorts lower in every instance's view of KV, whatever their clocks say.
+ */
+export interface StartedAttempt extends Transition {
+  versionstamp: string;
+}
+
+/**
  * Starts an attempt for a queue message: only a `queued` review whose dispatch token matches
  * moves to `running`, with a fresh lease. Anything else (a redelivery, a stale or early message,
  * a cancelled review) returns `null`, and the message is acknowledged as a no-op. A record that
@@ -56,7 +64,7 @@ export async function startAttempt(
   ctx: TxnContext,
   message: { reviewId: string; token: string },
   options: { instance: string; leaseMs: number },
-): Promise<Transition | null> {
+): Promise<StartedAttempt | null> {
   const { kv, now } = ctx;
   const due = (r: ReviewRecord | null): r is ReviewRecord =>
     r?.status === "queued" && r.dispatchToken === message.token;
@@ -79,7 +87,7 @@ export async function startAttempt(
     if (!result.ok) return undefined;
     const changes: Changes = emptyChanges();
     changes.reviews.push({ review: running, from: "queued" });
-    return { review: running, changes };
+    return { review: running, changes, versionstamp: result.versionstamp };
   });
   if (!tooLarge) return started;
   // The transition ends the review as failed when the running record does not fit.

@@ -60,20 +60,22 @@ export async function cancelReview(
 
 /**
  * Supersedes the other unfinished reviews of `review`'s pull request whose head differs, once
- * GitHub has said, at `confirmedAt`, that `review.headSha` is the pull request's head. Only
- * reviews created before that read (a later one may be for a newer push), and only while `review`
- * itself still runs under `leaseToken` with no stop requested — checked in each commit.
+ * GitHub has said that `review.headSha` is the pull request's head, in a read made after the
+ * commit with versionstamp `readAfter`. Only reviews created before that commit (a later one may
+ * be for a newer push) — compared by versionstamp, KV's own commit order, never by instances'
+ * clocks — and only while `review` itself still runs under `leaseToken` with no stop requested,
+ * checked in each commit.
  *
  * @example
  * ```ts
- * const changes = await supersedeOthers(ctx, running, leaseToken, readAt);
+ * const changes = await supersedeOthers(ctx, running, leaseToken, started.versionstamp);
  * ```
  */
 export async function supersedeOthers(
   ctx: TxnContext,
   review: ReviewRecord,
   leaseToken: string,
-  confirmedAt: number,
+  readAfter: string,
 ): Promise<Changes> {
   const ids = await Array.fromAsync(
     ctx.kv.list<string>(
@@ -81,11 +83,15 @@ export async function supersedeOthers(
       { limit: MAX_PULL_REVIEWS_READ },
     ),
   );
-  const others = await getManyBatched<ReviewRecord>(ctx.kv, ids.map((e) => keys.review(e.value)));
+  // A `pr_active` entry is written once, by the commit that created its review.
+  const before = ids.filter((e) => e.versionstamp < readAfter);
+  const others = await getManyBatched<ReviewRecord>(
+    ctx.kv,
+    before.map((e) => keys.review(e.value)),
+  );
   const stale = (other: ReviewRecord | null): other is ReviewRecord =>
     other !== null && other.id !== review.id && !isTerminal(other) &&
-    other.headSha !== undefined && other.headSha !== review.headSha &&
-    other.createdAt < confirmedAt;
+    other.headSha !== undefined && other.headSha !== review.headSha;
   const changes: Changes[] = [];
   for (const { value: other } of others) {
     if (!stale(other)) continue;

@@ -92,7 +92,7 @@ export function createWorker(deps: ReviewDeps, options: WorkerOptions): Worker {
     // Shutdown began while this attempt was being claimed: it is handed straight back.
     if (stopping) controller.abort(new AttemptAborted("shutdown"));
     deps.apply(started.changes);
-    attempt.done = runAttempt(deps, review, controller.signal)
+    attempt.done = runAttempt(deps, review, controller.signal, started.versionstamp)
       .catch((error) =>
         deps.log("error", "attempt crashed", { reviewId: review.id, error: String(error) })
       )

@@ -38,13 +38,14 @@ export const MAX_ERROR_BYTES = 2_048;
  *
  * @example
  * ```ts
- * await runAttempt(deps, started, controller.signal);
+ * await runAttempt(deps, started.review, controller.signal, started.versionstamp);
  * ```
  */
 export async function runAttempt(
   deps: ReviewDeps,
   started: ReviewRecord,
   external: AbortSignal,
+  startVersionstamp: string,
 ): Promise<void> {
   const leaseToken = started.lease!.token;
   const controller = new AbortController();
@@ -56,7 +57,7 @@ export async function runAttempt(
   try {
     const ready = started.resultStored
       ? started
-      : await produceResult(deps, started, leaseToken, controller.signal);
+      : await produceResult(deps, started, leaseToken, startVersionstamp, controller.signal);
     if (ready) await publishAndComplete(deps, ready, leaseToken, controller.signal);
   } catch (error) {
     await handleFailure(deps, started, leaseToken, error, controller.signal);
@@ -118,11 +119,12 @@ async function produceResult(
   deps: ReviewDeps,
   review: ReviewRecord,
   leaseToken: string,
+  startVersionstamp: string,
   signal: AbortSignal,
 ): Promise<ReviewRecord | null> {
   const { config, github, kv } = deps;
-  // Reviews created after this read may be for a newer push: they are never superseded by it.
-  const readAt = deps.clock();
+  // This read comes after the start commit: reviews created after that commit may be for a newer
+  // push, and are never superseded by what it says.
   const pr = await github.getPullRequest(review.repo, review.pullNumber);
   signal.throwIfAborted();
   if (review.headSha && pr.headSha !== review.headSha) {
@@ -154,7 +156,7 @@ async function produceResult(
   })) ?? lost();
   if (withHead.cancelRequested) throw new AttemptAborted("stop_requested");
   // GitHub has confirmed this head: older reviews of any other head of the pull request are stale.
-  deps.apply(await supersedeOthers(txnContext(deps), withHead, leaseToken, readAt));
+  deps.apply(await supersedeOthers(txnContext(deps), withHead, leaseToken, startVersionstamp));
   const fullDiff = await github.getDiff(review.repo, review.pullNumber);
   signal.throwIfAborted();
   const { diff } = truncateDiff(fullDiff, config.MAX_DIFF_BYTES);
