@@ -9,12 +9,21 @@ import type { Dispatch } from "./changes.ts";
 import { createReview } from "./ingest.ts";
 import { keys } from "./keys.ts";
 import type { TxnContext } from "./owner_txn.ts";
-import type { OwnerState, ReviewRecord } from "./records.ts";
+import type { Finding, OwnerState, ReviewRecord } from "./records.ts";
 import { kvValueBytes, MAX_RECORD_BYTES } from "./size.ts";
 import { pendingReview } from "./testing.ts";
 import { fillActiveOwners, purgeFinished, recoverStalled } from "./sweeps.ts";
 
 const owner = { type: "org" as const, id: "1" };
+
+const finding: Finding = {
+  severity: "info",
+  file_path: "a",
+  line_start: 1,
+  title: "t",
+  description: "d",
+  agent_type: "x",
+};
 
 const review = (id: string, over: Partial<ReviewRecord> = {}) =>
   pendingReview({ id, owner, ...over });
@@ -112,14 +121,6 @@ Deno.test("findings are written only under the attempt's lease", () =>
     const c = (): TxnContext => ({ ...ctx(4), enqueue: (_o, d) => sent.push(d) });
     await createReview(c(), review("r"), { supersede: "none" });
     const started = (await startAttempt(c(), sent[0], { instance: "i", leaseMs: 10 }))!.review;
-    const finding = {
-      severity: "info" as const,
-      file_path: "a",
-      line_start: 1,
-      title: "t",
-      description: "d",
-      agent_type: "x",
-    };
     assert.equal(await storeFindings(kv, "r", "stale-token", [finding]), false);
     assert.deepEqual(await Array.fromAsync(kv.list({ prefix: keys.findingsOf("r") })), []);
     assert.equal(await storeFindings(kv, "r", started.lease!.token, [finding, finding]), true);
@@ -168,14 +169,6 @@ Deno.test("retention removes old finished reviews with findings and indexes, in 
     }
     for (const d of [...sent]) {
       const s = (await startAttempt(c(), d, { instance: "i", leaseMs: 1_000 }))!.review;
-      const finding = {
-        severity: "info" as const,
-        file_path: "a",
-        line_start: 1,
-        title: "t",
-        description: "d",
-        agent_type: "x",
-      };
       await storeFindings(kv, s.id, s.lease!.token, Array(120).fill(finding));
       await finishAttempt(c(), s.id, s.lease!.token, {
         status: "completed",
