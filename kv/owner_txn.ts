@@ -43,8 +43,8 @@ export interface OwnerSnapshot {
 }
 
 /**
- * Reads an owner's counters and the first `headCount` entries of its pending line (at most
- * {@link MAX_CLAIMS_PER_COMMIT} more than `extra`).
+ * Reads an owner's counters and the first `headCount` entries of its pending line (see
+ * {@link headsToRead} for how many a transaction needs).
  *
  * @example
  * ```ts
@@ -74,7 +74,15 @@ export async function readOwner(
   return { entry, heads };
 }
 
-/** How many line heads a transaction that may free `extra` slots should read. */
+/**
+ * How many line heads a transaction that may free `extra` slots should read: as many as it may
+ * claim (at most {@link MAX_CLAIMS_PER_COMMIT}), plus `extra`.
+ *
+ * @example
+ * ```ts
+ * const snap = await readOwner(kv, owner, headsToRead(ctx.limit, 1));
+ * ```
+ */
 export function headsToRead(limit: number, extra = 0): number {
   return Math.min(limit, MAX_CLAIMS_PER_COMMIT) + extra;
 }

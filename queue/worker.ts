@@ -20,7 +20,6 @@ import { PROBE_MESSAGE } from "./select.ts";
 
 /** A running attempt of this process. */
 interface LocalAttempt {
-  reviewId: string;
   controller: AbortController;
   done: Promise<void>;
 }
@@ -87,7 +86,7 @@ export function createWorker(deps: ReviewDeps, options: WorkerOptions): Worker {
     const { review } = started;
     const leaseToken = review.lease!.token;
     const controller = new AbortController();
-    const attempt: LocalAttempt = { reviewId: review.id, controller, done: Promise.resolve() };
+    const attempt: LocalAttempt = { controller, done: Promise.resolve() };
     attempts.set(leaseToken, attempt);
     // Shutdown began while this attempt was being claimed: it is handed straight back.
     if (stopping) controller.abort(new AttemptAborted("shutdown"));

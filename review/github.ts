@@ -3,9 +3,9 @@
  * {@link ReviewError}s. The token is never part of an error message.
  *
  * `@octokit/rest` bundles only the request-log, REST-endpoint-methods and paginate plugins: it has
- * no retry or throttling plugin, so every method here makes exactly one HTTP request (plus the
- * create after a 404 in {@link GitHubClient.upsertComment}), bounded by its own timeout. Retrying
- * is the review pipeline's business.
+ * no retry or throttling plugin, so every method here makes exactly one HTTP request per call (per
+ * page in {@link GitHubClient.findComment}), bounded by its own timeout. Retrying is the review
+ * pipeline's business.
  *
  * @module
  */
@@ -42,8 +42,8 @@ export interface PullRequestInfo {
  * @example
  * ```ts
  * const github: GitHubClient = createGitHubClient({ baseUrl: "https://api.github.com" });
- * const { id } = await github.upsertComment("octo/app", 12, "body");
- * await github.upsertComment("octo/app", 12, "new body", id); // edits the same comment
+ * const { id } = await github.createComment("octo/app", 12, "body");
+ * await github.updateComment("octo/app", id, "new body"); // edits the same comment
  * ```
  */
 export interface GitHubClient {
@@ -51,16 +51,6 @@ export interface GitHubClient {
   getPullRequest(repo: string, pullNumber: number): Promise<PullRequestInfo>;
   /** `pulls.get` in the `diff` media type; diffs over the client's byte bound are cut at a line. */
   getDiff(repo: string, pullNumber: number): Promise<string>;
-  /**
-   * Edits `existingCommentId` (`issues.updateComment`) or, when none is given or that comment was
-   * deleted (404), posts a new one (`issues.createComment`). `url` is the comment's `html_url`.
-   */
-  upsertComment(
-    repo: string,
-    pullNumber: number,
-    body: string,
-    existingCommentId?: number,
-  ): Promise<PostedComment>;
   /** `issues.createComment`. */
   createComment(repo: string, pullNumber: number, body: string): Promise<PostedComment>;
   /** `issues.updateComment`; `null` when the comment no longer exists (404). */
@@ -414,12 +404,6 @@ export function createGitHubClient(options: {
         if (comments.length < 100) return null;
       }
       return null;
-    },
-    async upsertComment(repo, pullNumber, body, existingCommentId) {
-      const updated = existingCommentId === undefined
-        ? null
-        : await client.updateComment(repo, existingCommentId, body);
-      return updated ?? await client.createComment(repo, pullNumber, body);
     },
   };
   return client;

@@ -85,29 +85,24 @@ Deno.test("getDiff bounds the diff it accepts, at a line", () =>
     assert.equal(all, diff);
   }));
 
-Deno.test("upsertComment creates, updates in place, and recreates a deleted comment", () =>
+Deno.test("createComment posts, updateComment edits in place; a deleted comment is null", () =>
   withFake(async (gh) => {
     const client = createGitHubClient({ baseUrl: gh.url, token: TOKEN });
-    const first = await client.upsertComment("octo/app", 3, "one");
+    const first = await client.createComment("octo/app", 3, "one");
     assert.match(first.url, new RegExp(`/octo/app/pull/3#issuecomment-${first.id}$`));
     assert.deepEqual(gh.comments.map((c) => [c.issueNumber, c.body, c.updatedCount]), [
       [3, "one", 0],
     ]);
-    const second = await client.upsertComment("octo/app", 3, "two", first.id);
+    const second = await client.updateComment("octo/app", first.id, "two");
     assert.deepEqual(second, first);
     assert.deepEqual(gh.comments.map((c) => [c.body, c.updatedCount]), [["two", 1]]);
 
-    const third = await client.upsertComment("octo/app", 3, "three", 999_999);
-    assert.notEqual(third.id, first.id);
-    assert.deepEqual(gh.comments.map((c) => [c.id, c.body]), [
-      [first.id, "two"],
-      [third.id, "three"],
-    ]);
+    assert.equal(await client.updateComment("octo/app", 999_999, "three"), null);
+    assert.deepEqual(gh.comments.map((c) => [c.id, c.body]), [[first.id, "two"]]);
     assert.deepEqual(gh.requests.map((r) => `${r.method} ${r.path}`), [
       "POST /repos/octo/app/issues/3/comments",
       `PATCH /repos/octo/app/issues/comments/${first.id}`,
       "PATCH /repos/octo/app/issues/comments/999999",
-      "POST /repos/octo/app/issues/3/comments",
     ]);
   }));
 
@@ -115,12 +110,12 @@ Deno.test("comment errors: 5xx retryable, 422 final", () =>
   withFake(async (gh) => {
     const client = createGitHubClient({ baseUrl: gh.url, token: TOKEN });
     gh.failNext("comment", 502);
-    const e502 = await reviewError(client.upsertComment("octo/app", 3, "x"));
+    const e502 = await reviewError(client.createComment("octo/app", 3, "x"));
     assert.equal(e502.retryable, true);
     assert.equal(e502.message, "GitHub issues.createComment octo/app#3 answered 502: injected 502");
 
     gh.failNext("comment", 422);
-    const e422 = await reviewError(client.upsertComment("octo/app", 3, "x", 7));
+    const e422 = await reviewError(client.updateComment("octo/app", 7, "x"));
     assert.equal(e422.retryable, false);
     assert.equal(
       e422.message,
@@ -128,26 +123,6 @@ Deno.test("comment errors: 5xx retryable, 422 final", () =>
     );
     assert.equal(gh.comments.length, 0);
   }));
-
-Deno.test("when the create after a deleted comment fails, that error is reported as is", async () => {
-  const seen: string[] = [];
-  const github: typeof fetch = (input, init) => {
-    seen.push(`${init?.method} ${new URL(String(input)).pathname}`);
-    return Promise.resolve(
-      init?.method === "PATCH"
-        ? Response.json({ message: "Not Found" }, { status: 404 })
-        : Response.json({ message: "boom" }, { status: 500 }),
-    );
-  };
-  const client = createGitHubClient({ baseUrl: "http://x.invalid", token: TOKEN, fetch: github });
-  const e = await reviewError(client.upsertComment("octo/app", 3, "y", 12345));
-  assert.equal(e.message, "GitHub issues.createComment octo/app#3 answered 500: boom");
-  assert.equal(e.retryable, true);
-  assert.deepEqual(seen, [
-    "PATCH /repos/octo/app/issues/comments/12345",
-    "POST /repos/octo/app/issues/3/comments",
-  ]);
-});
 
 Deno.test("GitHub errors: 5xx, 429 and rate-limited 403 retry; 401/403/404/422 are final", () =>
   withFake(async (gh) => {

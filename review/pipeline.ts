@@ -28,9 +28,9 @@ import { submitReview } from "./service.ts";
 import { MAX_TITLE_BYTES } from "./webhook_payload.ts";
 
 /** Bounds of text kept in the review record (which must stay under 64 KiB as KV measures it). */
-export const MAX_SUMMARY_BYTES = 16_384;
+const MAX_SUMMARY_BYTES = 16_384;
 /** Bound of a stored error message, as KV measures it. */
-export const MAX_ERROR_BYTES = 2_048;
+const MAX_ERROR_BYTES = 2_048;
 
 /**
  * Runs the attempt of a review that `startAttempt` just moved to `running`. Never throws: every

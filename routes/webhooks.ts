@@ -48,20 +48,19 @@ export function webhookRoutes(deps: ReviewDeps): Hono {
           "retry-after": "5",
         });
     }
-    let raw: Uint8Array<ArrayBuffer> | undefined = read.bytes;
     let body: unknown;
     try {
-      if (!(await verifySignature(secret, raw, signature))) {
+      if (!(await verifySignature(secret, read.bytes, signature))) {
         return c.json({ error: "missing or invalid X-Hub-Signature-256" }, 401);
       }
       try {
-        body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
+        body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(read.bytes));
       } catch {
         return c.json({ error: "body is not valid UTF-8 JSON" }, 400);
       }
     } finally {
+      // The budget bounds bodies being read and verified, not the reviews made of them.
       releaseBody(budget, read);
-      raw = undefined;
     }
     const event = c.req.header("x-github-event") ?? "";
     const decision = classifyWebhook(event, body);
