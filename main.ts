@@ -10,6 +10,8 @@ import { createWorker, type Worker } from "./queue/worker.ts";
 import { enqueueVia, type QueueTransport } from "./queue/port.ts";
 import { selectTransport } from "./queue/select.ts";
 import { type Config, ConfigError, missingSettings, parseConfig } from "./review/config.ts";
+import type { ReviewAgent } from "./review/agents/agent.ts";
+import { createAgent } from "./review/agents/select.ts";
 import { consoleLogger, type Logger, type ReviewDeps } from "./review/deps.ts";
 import { createEffects } from "./review/effects.ts";
 import { createGitHubClient } from "./review/github.ts";
@@ -28,6 +30,8 @@ export interface ServiceOptions {
   sweeper?: boolean;
   /** Extra listeners of every commit's changes (tests; later the live feed and metrics). */
   listeners?: Array<(changes: Changes) => void>;
+  /** The review agent; the one `AGENT_KIND` names by default. */
+  agent?: ReviewAgent;
 }
 
 /** A running service (without its HTTP listener). */
@@ -82,7 +86,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       token: config.GITHUB_TOKEN,
       fetch: options.fetch,
     }),
+    agent: options.agent ?? createAgent(config),
     agentFetch: options.fetch,
+    reportUsage: (reviewId, usage) => callbacks.usage(reviewId, usage),
     enqueue: enqueueVia(transport),
     apply: createEffects({
       abort: (requests) => late.worker?.abort(requests),
@@ -153,6 +159,15 @@ async function main() {
   log("info", "queue transport selected", {
     transport: service.transport.name,
     why: service.transportWhy,
+  });
+  log("info", "review agent selected", {
+    kind: config.AGENT_KIND,
+    url: config.AGENT_URL,
+    why: Deno.env.get("AGENT_KIND")
+      ? "AGENT_KIND"
+      : config.AGENT_URL
+      ? "default: AGENT_URL is set"
+      : "default: no AGENT_URL, so the built-in local reviewer (no network)",
   });
   const missing = missingSettings(config);
   if (missing.length) log("warn", "settings missing", { missing });

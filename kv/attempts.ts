@@ -310,3 +310,35 @@ export function handBack(
     return txn.dispatch(handed, review);
   });
 }
+
+/**
+ * Sends the review back through the queue after `delayMs` because an agent limit made it wait
+ * (the shared rate limits, or the agent's own 429): it keeps its slot, and the attempt is not
+ * counted. A review whose stop was requested ends instead.
+ *
+ * @example
+ * ```ts
+ * await deferAttempt(ctx, id, leaseToken, 12_000, "waiting for AGENT_RATE_PER_MINUTE");
+ * ```
+ */
+export function deferAttempt(
+  ctx: TxnContext,
+  reviewId: string,
+  leaseToken: string,
+  delayMs: number,
+  why: string,
+): Promise<Transition | null> {
+  return transition(ctx, reviewId, "deferAttempt", (review, txn) => {
+    if (!holdsLease(review, leaseToken)) return null;
+    if (review.cancelRequested) {
+      return endIn(txn, review, stopOutcome(review.cancelRequested), ctx.now);
+    }
+    const deferred: ReviewRecord = {
+      ...review,
+      attempts: review.attempts - 1,
+      deferrals: (review.deferrals ?? 0) + 1,
+      progress: { message: why, at: ctx.now },
+    };
+    return txn.dispatch(deferred, review, delayMs);
+  });
+}

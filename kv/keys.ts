@@ -17,6 +17,12 @@ export const keys = {
   finding: (reviewId: string, index: number): Deno.KvKey => ["findings", reviewId, index],
   /** Prefix of a review's findings. */
   findingsOf: (reviewId: string): Deno.KvKey => ["findings", reviewId],
+  /** `["review_events", reviewId]` → ReviewEventLog: the review's last progress events. */
+  reviewEvents: (reviewId: string): Deno.KvKey => ["review_events", reviewId],
+  /** `["agent_rate"]` → AgentRateState: the token bucket of `AGENT_RATE_PER_MINUTE`. */
+  agentRate: (): Deno.KvKey => ["agent_rate"],
+  /** `["agent_sessions", slot]` → AgentSessionSlot: one of `MAX_CONCURRENT_TOTAL` session slots. */
+  agentSession: (slot: number): Deno.KvKey => ["agent_sessions", slot],
   /** `["owners", type, id]` → OwnerState (slot and pending counters). */
   owner: (o: OwnerRef): Deno.KvKey => ["owners", o.type, o.id],
   /** Prefix of all owner states. */

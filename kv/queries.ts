@@ -5,7 +5,15 @@
  */
 import { withLockRetry } from "./commit.ts";
 import { keys } from "./keys.ts";
-import type { Finding, Owner, OwnerState, ReviewRecord, ReviewStatus } from "./records.ts";
+import type {
+  Finding,
+  Owner,
+  OwnerState,
+  ReviewEvent,
+  ReviewEventLog,
+  ReviewRecord,
+  ReviewStatus,
+} from "./records.ts";
 
 /**
  * Reads one review record.
@@ -33,6 +41,19 @@ export async function getFindings(kv: Deno.Kv, id: string, count: number): Promi
     Array.fromAsync(kv.list<Finding>({ prefix: keys.findingsOf(id) }, { limit: count }))
   );
   return entries.map((e) => e.value);
+}
+
+/**
+ * Reads a review's event log, oldest first (empty when it has none).
+ *
+ * @example
+ * ```ts
+ * const events = await getReviewEvents(kv, "r1");
+ * ```
+ */
+export async function getReviewEvents(kv: Deno.Kv, id: string): Promise<ReviewEvent[]> {
+  const entry = await withLockRetry(() => kv.get<ReviewEventLog>(keys.reviewEvents(id)));
+  return entry.value?.events ?? [];
 }
 
 /** A page of reviews, newest first. */

@@ -81,6 +81,40 @@ export const CancelRequestSchema = z.object({
 /** A cancel request. */
 export type CancelRequest = z.infer<typeof CancelRequestSchema>;
 
+/** What a running review's agent is doing (written at most every `PROGRESS_WRITE_MS`). */
+export const ProgressSchema = z.object({
+  /** The agent's latest status line. */
+  message: z.string(),
+  at: z.number(),
+});
+
+/** Model, tokens and cost of a review, summed over its agent sessions. */
+export const UsageSchema = z.object({
+  model: z.string().optional(),
+  tokensIn: z.number().nonnegative(),
+  tokensOut: z.number().nonnegative(),
+  /** US dollars, where the agent reports it. */
+  cost: z.number().nonnegative(),
+});
+/** A review's usage totals. */
+export type Usage = z.infer<typeof UsageSchema>;
+
+/** One entry of a review's event log (`["review_events", id]`). */
+export const ReviewEventSchema = z.object({
+  at: z.number(),
+  /** `attempt`, `session`, `status`, `finding`, `usage`, `error`, `wait`. */
+  type: z.string(),
+  message: z.string(),
+  attempt: z.number().int().nonnegative().optional(),
+});
+/** An event log entry. */
+export type ReviewEvent = z.infer<typeof ReviewEventSchema>;
+
+/** `["review_events", id]`: the last events of a review, oldest first. */
+export const ReviewEventLogSchema = z.object({ events: z.array(ReviewEventSchema) });
+/** A review's event log. */
+export type ReviewEventLog = z.infer<typeof ReviewEventLogSchema>;
+
 /** A review as stored under `["reviews", id]` (findings live under their own keys). */
 export const ReviewRecordSchema = z.object({
   id: z.string(),
@@ -114,6 +148,13 @@ export const ReviewRecordSchema = z.object({
   lease: LeaseSchema.optional(),
   deliveryId: z.string().optional(),
   sessionId: z.string().optional(),
+  /** The running agent's latest status line. */
+  progress: ProgressSchema.optional(),
+  /** Findings the running session has reported so far. */
+  findingsSoFar: z.number().int().nonnegative().optional(),
+  usage: UsageSchema.optional(),
+  /** Times an attempt waited for the agent rate limits (not counted as attempts). */
+  deferrals: z.number().int().nonnegative().optional(),
   summary: z.string().optional(),
   findingCount: z.number().int().nonnegative(),
   /** Findings and summary are stored: a later attempt only posts the comment. */

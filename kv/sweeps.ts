@@ -153,7 +153,7 @@ export async function purgeFinished(
       await withLockRetry(() => op.commit());
     }
     const review = (await withLockRetry(() => kv.get<ReviewRecord>(keys.review(id)))).value;
-    const op = kv.atomic().delete(index.key).delete(keys.review(id));
+    const op = kv.atomic().delete(index.key).delete(keys.review(id)).delete(keys.reviewEvents(id));
     if (review) {
       op.delete(keys.byTime(review.createdAt, id))
         .delete(keys.byOwner(review.owner, review.createdAt, id))

@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { AGENT_KINDS, type AgentKind } from "./agents/agent.ts";
 
 const optionalString = z.string().trim().min(1).optional().catch(undefined);
 const url = (name: string) =>
@@ -12,15 +13,35 @@ const url = (name: string) =>
 const int = (min: number) => z.coerce.number().int().min(min);
 
 /** The environment schema; defaults are the documented ones (README, "Configuration"). */
-export const ConfigSchema = z.object({
+const EnvSchema = z.object({
   PORT: int(0).max(65535).default(8000),
   KV_PATH: optionalString,
   GITHUB_WEBHOOK_SECRET: optionalString,
   GITHUB_TOKEN: optionalString,
   GITHUB_API_URL: url("GITHUB_API_URL").default("https://api.github.com"),
   AGENT_URL: url("AGENT_URL").optional(),
+  /** `sse`, `openai`, `kilo` or `local`; `sse` when `AGENT_URL` is set, else `local`. */
+  AGENT_KIND: z.enum(AGENT_KINDS).optional(),
   AGENT_TOKEN: optionalString,
   AGENT_MODEL: optionalString,
+  /** Largest prompt the `openai` kind sends in one request; bigger diffs go in several parts. */
+  AGENT_MAX_INPUT_BYTES: int(4096).default(200_000),
+  /** Agent sessions started per minute, across every instance (a token bucket in KV). */
+  AGENT_RATE_PER_MINUTE: int(1).optional(),
+  /** Agent sessions open at once across every owner and instance. */
+  MAX_CONCURRENT_TOTAL: int(1).max(500).optional(),
+  /** How long a review waits for a free agent session before it asks again. */
+  AGENT_LIMIT_WAIT_MS: int(10).default(2_000),
+  /** An agent 429 defers the review this many times at most; later ones count as attempts. */
+  MAX_RATE_LIMIT_DEFERRALS: int(0).default(50),
+  /** The service's public base URL (the `kilo` agent's callback goes to it). */
+  PUBLIC_URL: url("PUBLIC_URL").optional(),
+  /** Key of the per-attempt callback tokens; `BACKEND_AUTH_TOKEN` when unset. */
+  CALLBACK_SECRET: optionalString,
+  /** How long a `kilo` session whose stream ended waits for its callback. */
+  AGENT_CALLBACK_WAIT_MS: int(100).default(120_000),
+  /** Least time between two progress writes of one running review. */
+  PROGRESS_WRITE_MS: int(10).default(2_000),
   BACKEND_AUTH_TOKEN: optionalString,
   MAX_CONCURRENT_PER_OWNER: int(1).max(40).default(4),
   REVIEW_TIMEOUT_MS: int(1000).default(1_200_000),
@@ -46,8 +67,32 @@ export const ConfigSchema = z.object({
   INTERNAL_API_SECRET: optionalString,
 });
 
+/** The environment schema, with `AGENT_KIND` resolved to its default. */
+export const ConfigSchema = EnvSchema.transform((env) => ({
+  ...env,
+  AGENT_KIND: (env.AGENT_KIND ?? (env.AGENT_URL ? "sse" : "local")) as AgentKind,
+}));
+
 /** Parsed configuration. */
 export type Config = z.infer<typeof ConfigSchema>;
+
+/** What each agent kind cannot work without, as start-up errors. */
+function agentProblems(config: Config): string[] {
+  const kind = config.AGENT_KIND;
+  const problems: string[] = [];
+  if (kind !== "local" && !config.AGENT_URL) {
+    problems.push(`AGENT_URL: AGENT_KIND=${kind} needs the agent's base URL`);
+  }
+  if (kind === "kilo") {
+    if (!config.PUBLIC_URL) {
+      problems.push("PUBLIC_URL: AGENT_KIND=kilo needs the URL the agent calls back");
+    }
+    if (!config.CALLBACK_SECRET && !config.BACKEND_AUTH_TOKEN) {
+      problems.push("CALLBACK_SECRET: AGENT_KIND=kilo needs a key for callback tokens");
+    }
+  }
+  return problems;
+}
 
 /** A configuration value that could not be parsed; the message names the variable. */
 export class ConfigError extends Error {
@@ -75,6 +120,10 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     const lines = result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }
+  const problems = agentProblems(result.data);
+  if (problems.length) {
+    throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
+  }
   return result.data;
 }
 
@@ -87,11 +136,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
  * ```
  */
 export function missingSettings(config: Config): string[] {
-  const needed = [
-    "GITHUB_WEBHOOK_SECRET",
-    "GITHUB_TOKEN",
-    "AGENT_URL",
-    "BACKEND_AUTH_TOKEN",
-  ] as const;
-  return needed.filter((name) => config[name] === undefined);
+  const needed = ["GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "BACKEND_AUTH_TOKEN"] as const;
+  const missing: string[] = needed.filter((name) => config[name] === undefined);
+  // The openai kind needs a model, from the environment or from each API request.
+  if (config.AGENT_KIND === "openai" && !config.AGENT_MODEL) missing.push("AGENT_MODEL");
+  return missing;
 }

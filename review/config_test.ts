@@ -10,12 +10,32 @@ Deno.test("parseConfig applies the documented defaults", () => {
   assert.equal(c.MAX_ATTEMPTS, 3);
   assert.equal(c.GITHUB_API_URL, "https://api.github.com");
   assert.equal(c.QUEUE_TRANSPORT, "auto");
+  assert.equal(c.AGENT_KIND, "local");
   assert.deepEqual(missingSettings(c), [
     "GITHUB_WEBHOOK_SECRET",
     "GITHUB_TOKEN",
-    "AGENT_URL",
     "BACKEND_AUTH_TOKEN",
   ]);
+});
+
+Deno.test("AGENT_KIND defaults to sse with AGENT_URL and names what a kind needs", () => {
+  assert.equal(parseConfig({ AGENT_URL: "http://a" }).AGENT_KIND, "sse");
+  assert.equal(parseConfig({ AGENT_URL: "http://a", AGENT_KIND: "openai" }).AGENT_KIND, "openai");
+  assert.throws(() => parseConfig({ AGENT_KIND: "openai" }), /AGENT_URL: AGENT_KIND=openai/);
+  assert.throws(
+    () => parseConfig({ AGENT_KIND: "kilo", AGENT_URL: "http://a" }),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /PUBLIC_URL/);
+      assert.match(e.message, /CALLBACK_SECRET/);
+      return true;
+    },
+  );
+  assert.throws(() => parseConfig({ AGENT_KIND: "magic" }), /AGENT_KIND/);
+  assert.deepEqual(
+    missingSettings(parseConfig({ AGENT_URL: "http://a", AGENT_KIND: "openai" })).at(-1),
+    "AGENT_MODEL",
+  );
 });
 
 Deno.test("parseConfig names the bad variable", () => {

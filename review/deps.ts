@@ -5,6 +5,8 @@
  */
 import type { Changes } from "../kv/changes.ts";
 import type { EnqueueInto, TxnContext } from "../kv/owner_txn.ts";
+import type { Usage } from "../kv/records.ts";
+import type { ReviewAgent } from "./agents/agent.ts";
 import type { Config } from "./config.ts";
 import type { GitHubClient } from "./github.ts";
 
@@ -21,8 +23,12 @@ export interface ReviewDeps {
   config: Config;
   clock: () => number;
   github: GitHubClient;
+  /** The review agent `AGENT_KIND` selected. */
+  agent: ReviewAgent;
   /** fetch used for the agent (tests may inject one). */
   agentFetch?: typeof fetch;
+  /** Reports a review's usage totals to the backend (`API_URL`); never throws or waits. */
+  reportUsage: (reviewId: string, usage: Usage) => void;
   /** Writes a queue message into a commit (the queue port). */
   enqueue: EnqueueInto;
   /** Applies what a commit changed (`review/effects.ts`); never throws. */

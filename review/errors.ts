@@ -23,6 +23,11 @@ export class ReviewError extends Error {
   readonly retryAfterMs?: number;
   /** The request may have taken effect although it failed (no answer, or a 5xx). */
   readonly ambiguous: boolean;
+  /**
+   * The other side refused because of its rate limit (an agent's 429): the attempt is deferred
+   * by `retryAfterMs` without being counted.
+   */
+  readonly rateLimited: boolean;
 
   constructor(
     message: string,
@@ -32,6 +37,7 @@ export class ReviewError extends Error {
       cause?: unknown;
       retryAfterMs?: number;
       ambiguous?: boolean;
+      rateLimited?: boolean;
     },
   ) {
     super(message, { cause: options.cause });
@@ -40,6 +46,7 @@ export class ReviewError extends Error {
     this.reason = options.reason;
     this.retryAfterMs = options.retryAfterMs;
     this.ambiguous = options.ambiguous ?? false;
+    this.rateLimited = options.rateLimited ?? false;
   }
 }
 

@@ -10,6 +10,7 @@
  * @module
  */
 import { Octokit } from "@octokit/rest";
+import { truncateDiff } from "./diff.ts";
 import { retryAfterMs, ReviewError } from "./errors.ts";
 
 /**
@@ -33,7 +34,14 @@ export interface PullRequestInfo {
   state: "open" | "closed";
   /** Whether the PR is a draft. */
   draft: boolean;
+  /** The PR's description (cut to {@link MAX_PR_BODY_CHARS}). */
+  body?: string;
+  /** The head branch name. */
+  headRef?: string;
 }
+
+/** Characters of a PR description kept for the agent's prompt. */
+export const MAX_PR_BODY_CHARS = 8_000;
 
 /**
  * The GitHub operations of the pipeline. Every failure is a {@link ReviewError} with reason
@@ -329,6 +337,8 @@ export function createGitHubClient(options: {
           title: pr.title,
           state: pr.state === "closed" ? "closed" : "open",
           draft: pr.draft === true,
+          ...(typeof pr.body === "string" ? { body: pr.body.slice(0, MAX_PR_BODY_CHARS) } : {}),
+          ...(typeof pr.head.ref === "string" ? { headRef: pr.head.ref.slice(0, 255) } : {}),
         };
       });
     },
@@ -407,85 +417,4 @@ export function createGitHubClient(options: {
     },
   };
   return client;
-}
-
-/**
- * The paths a unified diff touches (the `b/` side of each `diff --git a/X b/Y` line), in order,
- * without repeats.
- *
- * @example
- * ```ts
- * filesFromDiff("diff --git a/old.ts b/new.ts\n+x\ndiff --git a/y.ts b/y.ts\n"); // ["new.ts", "y.ts"]
- * ```
- */
-export function filesFromDiff(diff: string): string[] {
-  const files = new Set<string>();
-  for (const match of diff.matchAll(/^diff --git (.+?)\r?$/gm)) {
-    const path = bPath(match[1]);
-    if (path) files.add(path);
-  }
-  return [...files];
-}
-
-/** The `b/` path of `a/X b/Y` (Git quotes paths with unusual characters: `"a/x y" "b/x y"`). */
-function bPath(rest: string): string | undefined {
-  const quoted = rest.match(/ "b\/((?:[^"\\]|\\.)*)"$/);
-  if (quoted) return unquote(quoted[1]);
-  // Unchanged paths: "a/P b/P" splits in the middle, even when P contains " b/".
-  const half = (rest.length - 1) / 2;
-  if (
-    Number.isInteger(half) && rest.startsWith("a/") && rest[half] === " " &&
-    rest.slice(2, half) === rest.slice(half + 3) && rest.slice(half + 1, half + 3) === "b/"
-  ) return rest.slice(half + 3);
-  return rest.match(/^(?:a\/.*?|"a\/(?:[^"\\]|\\.)*") b\/(.+)$/)?.[1];
-}
-
-function unquote(text: string): string {
-  // Git's C-style quoting (quote_c_style): \a \b \t \n \v \f \r \" \\ and octal bytes.
-  const simple: Record<string, string> = {
-    a: "\x07",
-    b: "\b",
-    t: "\t",
-    n: "\n",
-    v: "\v",
-    f: "\f",
-    r: "\r",
-    '"': '"',
-    "\\": "\\",
-  };
-  const bytes: number[] = [];
-  const encoder = new TextEncoder();
-  for (let i = 0; i < text.length; i++) {
-    const octal = text[i] === "\\" ? text.slice(i + 1, i + 4).match(/^[0-7]{3}$/) : null;
-    if (octal) {
-      bytes.push(parseInt(octal[0], 8));
-      i += 3;
-    } else if (text[i] === "\\" && i + 1 < text.length) {
-      bytes.push(...encoder.encode(simple[text[i + 1]] ?? text[i + 1]));
-      i++;
-    } else {
-      bytes.push(...encoder.encode(text[i]));
-    }
-  }
-  return new TextDecoder().decode(new Uint8Array(bytes));
-}
-
-/**
- * Cuts a diff to at most `maxBytes` of UTF-8 at a line boundary (never inside a line or a
- * character).
- *
- * @example
- * ```ts
- * truncateDiff("a\nb\n", 2); // { diff: "a\n", truncated: true }
- * truncateDiff("a\nb\n", 10); // { diff: "a\nb\n", truncated: false }
- * ```
- */
-export function truncateDiff(diff: string, maxBytes: number): { diff: string; truncated: boolean } {
-  const bytes = new TextEncoder().encode(diff);
-  if (bytes.length <= Math.max(0, maxBytes)) return { diff, truncated: false };
-  const head = bytes.subarray(0, Math.max(0, maxBytes));
-  return {
-    diff: new TextDecoder().decode(head.subarray(0, head.lastIndexOf(0x0a) + 1)),
-    truncated: true,
-  };
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { DEFAULT_DIFF, type FakeGitHub, startFakeGitHub } from "../tests/fakes/github.ts";
 import { ReviewError } from "./errors.ts";
-import { createGitHubClient, filesFromDiff, truncateDiff } from "./github.ts";
+import { filesFromDiff, truncateDiff } from "./diff.ts";
+import { createGitHubClient } from "./github.ts";
 
 const TOKEN = "ghs_very-secret-token-123";
 
@@ -38,6 +39,7 @@ Deno.test("getPullRequest reads the PR through Octokit, with the token", () =>
       title: "Fix",
       state: "open",
       draft: false,
+      headRef: "feature",
     });
     const closed = await client.getPullRequest("octo/app", 5);
     assert.deepEqual([closed.state, closed.draft], ["closed", true]);

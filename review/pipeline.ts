@@ -6,7 +6,9 @@
  *
  * @module
  */
+import { acquireAgentSession } from "../kv/agent_limits.ts";
 import {
+  deferAttempt,
   finishAttempt,
   handBack,
   scheduleRetry,
@@ -17,12 +19,15 @@ import { supersedeOthers } from "../kv/cancel.ts";
 import type { ReviewRecord } from "../kv/records.ts";
 import { RecordTooLargeError, truncateForKv } from "../kv/size.ts";
 import { attemptLimit, type Outcome, stopOutcome } from "../kv/transitions.ts";
-import { runAgentSession } from "./agent.ts";
+import { type AgentSessionResult, runAgent } from "./agent_session.ts";
+import { CALLBACK_TOKEN_HEADER, callbackToken } from "./callback_token.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
 import { AttemptAborted, ReviewError } from "./errors.ts";
 import { mapAgentFinding } from "./findings.ts";
-import { filesFromDiff, type PullRequestInfo, truncateDiff } from "./github.ts";
+import { filesFromDiff, truncateDiff } from "./diff.ts";
+import type { PullRequestInfo } from "./github.ts";
 import { guardLease } from "./lease_guard.ts";
+import { trackProgress } from "./progress.ts";
 import { publishAndComplete } from "./publish.ts";
 import { submitReview } from "./service.ts";
 import { MAX_TITLE_BYTES } from "./webhook_payload.ts";
@@ -160,36 +165,68 @@ async function produceResult(
   const fullDiff = await github.getDiff(review.repo, review.pullNumber);
   signal.throwIfAborted();
   const { diff } = truncateDiff(fullDiff, config.MAX_DIFF_BYTES);
-  if (!config.AGENT_URL) {
-    throw new ReviewError("AGENT_URL is not configured", {
-      retryable: false,
+  // The shared agent limits: a review that must wait goes back through the queue, keeping its
+  // slot and not counting the attempt.
+  const grant = await acquireAgentSession(kv, review.id, leaseToken, deps.clock(), {
+    ratePerMinute: config.AGENT_RATE_PER_MINUTE,
+    maxConcurrent: config.MAX_CONCURRENT_TOTAL,
+    concurrencyWaitMs: config.AGENT_LIMIT_WAIT_MS,
+  }) ?? lost();
+  if (!grant.ok) {
+    const why = grant.why === "rate"
+      ? `waiting for AGENT_RATE_PER_MINUTE (${config.AGENT_RATE_PER_MINUTE}/min)`
+      : `waiting for a free agent session (MAX_CONCURRENT_TOTAL ${config.MAX_CONCURRENT_TOTAL})`;
+    await defer(deps, review.id, leaseToken, grant.waitMs + Math.random() * 250, why);
+    return null;
+  }
+  const { agent } = deps;
+  const progress = trackProgress(deps, withHead, leaseToken, () => {
+    deps.log("warn", "progress write found the lease gone", { reviewId: review.id });
+  });
+  progress.note("attempt", `attempt ${withHead.attempts}: ${agent.kind} agent session opening`);
+  const callback = agent.decidesOutcome
+    ? await callbackFor(deps, review.id, leaseToken)
+    : undefined;
+  let result: AgentSessionResult;
+  try {
+    result = await runAgent(agent, {
+      reviewId: review.id,
+      // The session's ordinal (handed-back and deferred attempts are not counted, but may have
+      // opened sessions): the agent's idempotency key never repeats for two sessions.
+      attempt: withHead.attempts + withHead.handBacks + (withHead.deferrals ?? 0),
+      repo: review.repo,
+      pullNumber: review.pullNumber,
+      headSha: pr.headSha,
+      baseSha: pr.baseSha,
+      title: pr.title,
+      body: pr.body,
+      headRef: pr.headRef,
+      model: review.model ?? config.AGENT_MODEL,
+      instructions: review.prompt,
+      diff,
+      files: filesFromDiff(fullDiff),
+      sessionInput: review.sessionInput,
+      authToken: review.authToken,
+      callback,
+    }, {
+      signal,
+      fetch: deps.agentFetch ?? fetch,
+      totalTimeoutMs: config.REVIEW_TIMEOUT_MS,
+      onEvent: progress.onEvent,
+      log: (message, context) => deps.log("warn", message, { reviewId: review.id, ...context }),
+    });
+  } finally {
+    await progress.flush();
+    const usage = progress.usage();
+    if (usage && usage !== review.usage) deps.reportUsage(review.id, usage);
+  }
+  if (agent.decidesOutcome) {
+    // Its callback ends the review; an agent that says it is done without one failed to report.
+    throw new ReviewError(`${agent.kind} agent finished without reporting an outcome`, {
+      retryable: true,
       reason: "agent_error",
     });
   }
-  const result = await runAgentSession({
-    reviewId: review.id,
-    // The session's ordinal (a handed-back attempt is not counted, but its session was opened):
-    // the agent's idempotency key never repeats for two sessions.
-    attempt: withHead.attempts + withHead.handBacks,
-    repo: review.repo,
-    pullNumber: review.pullNumber,
-    headSha: pr.headSha,
-    baseSha: pr.baseSha,
-    title: pr.title,
-    model: review.model ?? config.AGENT_MODEL,
-    prompt: review.prompt,
-    diff,
-    files: filesFromDiff(fullDiff),
-    sessionInput: review.sessionInput,
-  }, {
-    agentUrl: config.AGENT_URL,
-    token: review.authToken ?? config.AGENT_TOKEN,
-    fetch: deps.agentFetch,
-    signal,
-    idleTimeoutMs: config.AGENT_IDLE_TIMEOUT_MS,
-    totalTimeoutMs: config.REVIEW_TIMEOUT_MS,
-    log: (message, context) => deps.log("warn", message, { reviewId: review.id, ...context }),
-  });
   if (result.droppedFindings > 0) {
     deps.log("warn", "agent sent more findings than are kept", {
       reviewId: review.id,
@@ -209,6 +246,38 @@ async function produceResult(
     skippedEvents: result.skippedEvents,
     resultStored: true,
   })) ?? lost();
+}
+
+/** Where and how the agent reports the outcome of this attempt. */
+async function callbackFor(deps: ReviewDeps, reviewId: string, leaseToken: string) {
+  const secret = deps.config.CALLBACK_SECRET ?? deps.config.BACKEND_AUTH_TOKEN;
+  const base = deps.config.PUBLIC_URL;
+  if (!secret || !base) {
+    throw new ReviewError("PUBLIC_URL and CALLBACK_SECRET are needed for agent callbacks", {
+      retryable: false,
+      reason: "agent_error",
+    });
+  }
+  return {
+    url: `${base.replace(/\/+$/, "")}/callbacks/reviews/${encodeURIComponent(reviewId)}`,
+    headers: { [CALLBACK_TOKEN_HEADER]: await callbackToken(secret, reviewId, leaseToken) },
+  };
+}
+
+/** Sends the review back to wait for an agent limit, without counting the attempt. */
+async function defer(
+  deps: ReviewDeps,
+  id: string,
+  leaseToken: string,
+  delayMs: number,
+  why: string,
+) {
+  const delay = Math.round(Math.min(deps.config.MAX_RETRY_DELAY_MS, delayMs));
+  const t = await deferAttempt(txnContext(deps), id, leaseToken, delay, why);
+  if (t) {
+    deps.log("info", "review waits for an agent limit", { reviewId: id, delayMs: delay, why });
+    deps.apply(t.changes);
+  }
 }
 
 /** Delay before retry `attempt + 1`: base × 2^(attempt − 1), or what the other side asked for. */
@@ -258,6 +327,12 @@ async function handleFailure(
     return;
   }
   const failure = classify(error);
+  // The agent's own rate limit (429): wait as it asks, without counting the attempt, up to a bound.
+  if (failure.rateLimited && (review.deferrals ?? 0) < deps.config.MAX_RATE_LIMIT_DEFERRALS) {
+    const delay = failure.retryAfterMs ?? retryDelayMs(deps, 1, failure);
+    await defer(deps, review.id, leaseToken, delay, `agent rate limit: ${failure.message}`);
+    return;
+  }
   if (!(error instanceof ReviewError)) {
     deps.log("error", "attempt failed unexpectedly", {
       reviewId: review.id,

@@ -9,10 +9,11 @@ import {
   getFindings,
   getOwnerState,
   getReview,
+  getReviewEvents,
   listReviews,
   type OwnerFilter,
 } from "../kv/queries.ts";
-import type { Finding, Owner, ReviewRecord, ReviewStatus } from "../kv/records.ts";
+import type { Finding, Owner, ReviewEvent, ReviewRecord, ReviewStatus } from "../kv/records.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
 
 /** A review as the API shows it: no secrets, findings included on request. */
@@ -70,6 +71,23 @@ export async function readReview(deps: ReviewDeps, id: string): Promise<PublicRe
   const review = await getReview(deps.kv, id);
   if (!review) return null;
   return toPublicReview(review, await getFindings(deps.kv, id, review.findingCount));
+}
+
+/**
+ * Reads a review's event log (its last progress events, oldest first); `null` for an unknown id.
+ *
+ * @example
+ * ```ts
+ * const log = await readReviewEvents(deps, "r1"); // { reviewId, status, events: [...] }
+ * ```
+ */
+export async function readReviewEvents(
+  deps: ReviewDeps,
+  id: string,
+): Promise<{ reviewId: string; status: ReviewStatus; events: ReviewEvent[] } | null> {
+  const review = await getReview(deps.kv, id);
+  if (!review) return null;
+  return { reviewId: id, status: review.status, events: await getReviewEvents(deps.kv, id) };
 }
 
 /** Result of {@link cancel}. */

@@ -7,15 +7,29 @@
  *
  * @module
  */
-import type { ReviewRecord } from "../kv/records.ts";
+import type { ReviewRecord, Usage } from "../kv/records.ts";
 
 /** Sends reviews' status changes somewhere; `notify` never throws and never waits. */
 export interface StatusNotifier {
   notify(review: ReviewRecord): void;
+  /**
+   * Reports a review's usage totals to `POST {API_URL}/api/internal/code-review-usage/{id}`, in
+   * line with the review's status callbacks (so it arrives before the `completed` one).
+   */
+  usage(reviewId: string, usage: Usage): void;
   /** Resolves when nothing is queued or being sent (tests, shutdown). */
   idle(timeoutMs?: number): Promise<boolean>;
   /** Stops sending; queued callbacks are dropped (and counted in the log). */
   close(): void;
+}
+
+/** One POST to the backend. */
+interface Callback {
+  reviewId: string;
+  endpoint: "code-review-status" | "code-review-usage";
+  /** What the log calls it: the status, or `usage`. */
+  label: string;
+  body: string;
 }
 
 /** Options of {@link createStatusNotifier}. */
@@ -43,13 +57,15 @@ export interface StatusNotifierOptions {
  */
 export function createStatusNotifier(options: StatusNotifierOptions): StatusNotifier {
   const { apiUrl } = options;
-  if (!apiUrl) return { notify() {}, idle: () => Promise.resolve(true), close() {} };
+  if (!apiUrl) {
+    return { notify() {}, usage() {}, idle: () => Promise.resolve(true), close() {} };
+  }
   const doFetch = options.fetch ?? fetch;
   const log = options.log ?? ((m, c) => console.warn(m, c));
   const maxTries = options.maxTries ?? 6;
   const baseDelayMs = options.baseDelayMs ?? 500;
   const maxQueued = options.maxQueued ?? 10_000;
-  const queues = new Map<string, ReviewRecord[]>();
+  const queues = new Map<string, Callback[]>();
   const timers = new Map<ReturnType<typeof setTimeout>, () => void>();
   const sending = new Set<Promise<void>>();
   let queued = 0;
@@ -64,18 +80,11 @@ export function createStatusNotifier(options: StatusNotifierOptions): StatusNoti
       timers.set(timer, resolve);
     });
 
-  async function send(review: ReviewRecord): Promise<void> {
-    const url = `${apiUrl!.replace(/\/+$/, "")}/api/internal/code-review-status/${
-      encodeURIComponent(review.id)
+  async function send(callback: Callback): Promise<void> {
+    const { reviewId, endpoint, body } = callback;
+    const url = `${apiUrl!.replace(/\/+$/, "")}/api/internal/${endpoint}/${
+      encodeURIComponent(reviewId)
     }`;
-    const body = JSON.stringify({
-      status: review.status,
-      sessionId: review.sessionId,
-      errorMessage: review.errorMessage,
-      terminalReason: review.terminalReason,
-      attempts: review.attempts,
-      rev: review.rev,
-    });
     for (let attempt = 1; attempt <= maxTries && !closed; attempt++) {
       try {
         const res = await doFetch(url, {
@@ -91,22 +100,22 @@ export function createStatusNotifier(options: StatusNotifierOptions): StatusNoti
         // A 4xx other than 408/429 will not change on retry.
         if (res.ok || (res.status < 500 && res.status !== 408 && res.status !== 429)) {
           if (!res.ok) {
-            log("status callback refused", { reviewId: review.id, status: res.status });
+            log("status callback refused", { reviewId, what: callback.label, status: res.status });
           }
           return;
         }
-        log("status callback answered an error", { reviewId: review.id, status: res.status });
+        log("status callback answered an error", { reviewId, status: res.status });
       } catch (error) {
-        log("status callback failed", { reviewId: review.id, attempt, error: String(error) });
+        log("status callback failed", { reviewId, attempt, error: String(error) });
       }
       if (attempt < maxTries && !closed) await wait(baseDelayMs * 2 ** (attempt - 1));
     }
     if (!closed) {
-      log("status callback given up", { reviewId: review.id, status: review.status, maxTries });
+      log("status callback given up", { reviewId, what: callback.label, maxTries });
     }
   }
 
-  async function drain(reviewId: string, line: ReviewRecord[]) {
+  async function drain(reviewId: string, line: Callback[]) {
     while (line.length && !closed) {
       await send(line[0]);
       line.shift();
@@ -115,23 +124,53 @@ export function createStatusNotifier(options: StatusNotifierOptions): StatusNoti
     queues.delete(reviewId);
   }
 
+  function enqueue(callback: Callback) {
+    if (closed) return;
+    if (queued >= maxQueued) {
+      log("status callback dropped: too many queued", { reviewId: callback.reviewId, queued });
+      return;
+    }
+    queued++;
+    const line = queues.get(callback.reviewId);
+    if (line) {
+      line.push(callback);
+      return;
+    }
+    const fresh = [callback];
+    queues.set(callback.reviewId, fresh);
+    const p = drain(callback.reviewId, fresh).finally(() => sending.delete(p));
+    sending.add(p);
+  }
+
   return {
     notify(review) {
-      if (closed) return;
-      if (queued >= maxQueued) {
-        log("status callback dropped: too many queued", { reviewId: review.id, queued });
-        return;
-      }
-      queued++;
-      const line = queues.get(review.id);
-      if (line) {
-        line.push(review);
-        return;
-      }
-      const fresh = [review];
-      queues.set(review.id, fresh);
-      const p = drain(review.id, fresh).finally(() => sending.delete(p));
-      sending.add(p);
+      enqueue({
+        reviewId: review.id,
+        endpoint: "code-review-status",
+        label: review.status,
+        body: JSON.stringify({
+          status: review.status,
+          sessionId: review.sessionId,
+          errorMessage: review.errorMessage,
+          terminalReason: review.terminalReason,
+          attempts: review.attempts,
+          rev: review.rev,
+        }),
+      });
+    },
+    usage(reviewId, usage) {
+      // The original worker's payload (cloudflare-code-review-infra, `reportUsage`).
+      enqueue({
+        reviewId,
+        endpoint: "code-review-usage",
+        label: "usage",
+        body: JSON.stringify({
+          model: usage.model,
+          totalTokensIn: usage.tokensIn,
+          totalTokensOut: usage.tokensOut,
+          totalCost: usage.cost,
+        }),
+      });
     },
     async idle(timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;

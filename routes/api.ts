@@ -18,6 +18,7 @@ import {
   listPublicReviews,
   ownerUsage,
   readReview,
+  readReviewEvents,
   submitReview,
 } from "../review/service.ts";
 import { requireBearer } from "./auth.ts";
@@ -101,6 +102,11 @@ export function apiRoutes(deps: ReviewDeps): Hono {
   app.get("/reviews/:id", async (c) => {
     const review = await readReview(deps, c.req.param("id"));
     return review ? c.json(review) : c.json({ error: "review not found" }, 404);
+  });
+
+  app.get("/reviews/:id/events", async (c) => {
+    const events = await readReviewEvents(deps, c.req.param("id"));
+    return events ? c.json(events) : c.json({ error: "review not found" }, 404);
   });
 
   app.get("/reviews", async (c) => {

@@ -1,5 +1,6 @@
 /**
- * The HTTP application: webhook, internal API and health, with JSON errors everywhere.
+ * The HTTP application: webhook, internal API, agent callbacks and health, with JSON errors
+ * everywhere.
  *
  * @module
  */
@@ -7,6 +8,7 @@ import { Hono } from "hono";
 import { pingKv } from "../kv/queries.ts";
 import type { ReviewDeps } from "../review/deps.ts";
 import { apiRoutes } from "./api.ts";
+import { callbackRoutes } from "./callbacks.ts";
 import { webhookRoutes } from "./webhooks.ts";
 
 /**
@@ -31,6 +33,7 @@ export function createApp(deps: ReviewDeps): Hono {
   });
   app.route("/", webhookRoutes(deps));
   app.route("/", apiRoutes(deps));
+  app.route("/", callbackRoutes(deps));
   app.notFound((c) => c.json({ error: "not found" }, 404));
   app.onError((error, c) => {
     deps.log("error", "request failed", {

@@ -11,10 +11,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CreateReviewBodySchema } from "../review/api_request.ts";
-import { runAgentSession } from "../review/agent.ts";
+import { runAgentSession } from "./sse_session.ts";
 import type { AgentSessionRequest } from "../review/agent_events.ts";
 import { AttemptAborted, ReviewError } from "../review/errors.ts";
-import { filesFromDiff, truncateDiff } from "../review/github.ts";
+import { filesFromDiff, truncateDiff } from "../review/diff.ts";
 import { classifyWebhook, TRIGGER_ACTIONS } from "../review/webhook_payload.ts";
 import {
   apiBody,

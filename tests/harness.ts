@@ -7,6 +7,7 @@ import examples from "@octokit/webhooks-examples" with { type: "json" };
 import { type Service, startService } from "../main.ts";
 import type { ReviewRecord } from "../kv/records.ts";
 import { type Config, parseConfig } from "../review/config.ts";
+import type { ReviewAgent } from "../review/agents/agent.ts";
 import type { Logger } from "../review/deps.ts";
 import { type AgentScript, type FakeAgent, startFakeAgent } from "./fakes/agent.ts";
 import { type FakeGitHub, startFakeGitHub } from "./fakes/github.ts";
@@ -131,6 +132,9 @@ export interface HarnessOptions {
   wrapKv?: (kv: Deno.Kv) => Deno.Kv;
   env?: Record<string, string>;
   script?: AgentScript;
+  /** A review agent instead of the one the configuration names. */
+  agent?: ReviewAgent;
+  clock?: () => number;
 }
 
 /** Starts a harness; `env` overrides the test configuration. */
@@ -158,7 +162,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   const logs: Harness["logs"] = [];
   const log: Logger = (level, message, context) => logs.push({ level, message, context });
-  const service = await startService({ config, kv: options.wrapKv?.(kv) ?? kv, log });
+  const service = await startService({
+    config,
+    kv: options.wrapKv?.(kv) ?? kv,
+    log,
+    agent: options.agent,
+    clock: options.clock,
+  });
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     service.app.fetch,

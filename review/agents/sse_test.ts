@@ -4,10 +4,10 @@ import {
   reviewScript,
   sseResponse,
   startFakeAgent,
-} from "../tests/fakes/agent.ts";
-import type { AgentSessionRequest } from "./agent_events.ts";
-import { runAgentSession } from "./agent.ts";
-import { AttemptAborted, ReviewError } from "./errors.ts";
+} from "../../tests/fakes/agent.ts";
+import type { AgentSessionRequest } from "../agent_events.ts";
+import { AttemptAborted, ReviewError } from "../errors.ts";
+import { runAgentSession } from "../../tests/sse_session.ts";
 
 const request: AgentSessionRequest = {
   reviewId: "r-1",
@@ -163,7 +163,7 @@ Deno.test("bad JSON and invalid known events are skipped and counted; unknown ev
       { event: "telemetry", data: { anything: true } },
       { event: "finding", data: DEFAULT_FINDINGS[1] },
       { event: "done", data: {} },
-    ]), { log: (_m, context) => logged.push(context.event) });
+    ]), { log: (_m, context) => logged.push(String(context.why).split(":")[0]) });
   assert.deepEqual(result.findings, [DEFAULT_FINDINGS[1]]);
   assert.equal(result.skippedEvents, 2);
   assert.deepEqual(logged, ["finding", "finding"]);

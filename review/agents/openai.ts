@@ -1,0 +1,309 @@
+/**
+ * The `openai` agent kind: reviews a pull request through any OpenAI-compatible streaming
+ * `POST {baseUrl}/chat/completions` (OpenAI, vLLM, Ollama, LM Studio). The model answers one
+ * JSON finding per line; a diff too large for one request is reviewed in parts, one after the
+ * other, and the parts' findings and summaries are merged.
+ *
+ * @module
+ */
+import { createParser } from "eventsource-parser";
+import { retryAfterMs, ReviewError } from "../errors.ts";
+import type { AgentContext, AgentEvent, AgentRequest, ReviewAgent } from "./agent.ts";
+import {
+  type AssembledLine,
+  createLineAssembler,
+  MAX_LINE_CHARS,
+  parseCompletionChunk,
+  parseFindingLine,
+} from "./openai_lines.ts";
+import { buildMessages, type ChatMessage, chunkDiff } from "./openai_prompt.ts";
+
+/**
+ * Options of {@link createOpenAiAgent}.
+ *
+ * @example
+ * ```ts
+ * const options: OpenAiAgentOptions = {
+ *   baseUrl: "https://api.openai.com/v1", token: "sk-…", model: "gpt-4o-mini",
+ *   maxInputBytes: 200_000, idleTimeoutMs: 60_000,
+ * };
+ * ```
+ */
+export interface OpenAiAgentOptions {
+  /** Up to and including the API version: `https://api.openai.com/v1`, `http://localhost:11434/v1`. */
+  baseUrl: string;
+  /** Bearer token when the request has none; no `Authorization` header without either. */
+  token?: string;
+  /** Model when the request names none (`AGENT_MODEL`). */
+  model?: string;
+  /** Bound on one request's messages (system + user) in UTF-8 bytes; larger diffs go in parts. */
+  maxInputBytes: number;
+  /** Longest silence (before the answer starts or within it) before a retryable failure. */
+  idleTimeoutMs: number;
+  /** Bound on one `data:` payload, 256 KiB by default; more fails the review for good. */
+  maxEventBytes?: number;
+  /** Sent only when set: some models (o1, o3) refuse anything but their default. */
+  temperature?: number;
+}
+
+type ErrorEvent = Extract<AgentEvent, { type: "error" }>;
+
+/** Ends one part's stream with an error event (a thrown value, so aborts unwind the same way). */
+class PartFailed extends Error {
+  constructor(readonly event: ErrorEvent) {
+    super(event.message);
+  }
+}
+
+const failure = (message: string, retryable: boolean, extra: Partial<ErrorEvent> = {}) =>
+  new PartFailed({ type: "error", message, retryable, ...extra });
+const encoder = new TextEncoder();
+
+/**
+ * The `openai` agent. `review` emits a `status` per part, findings as their lines complete,
+ * `usage` per part, then one `summary` and `done`; a failed part ends the session with an
+ * `error` event (`rateLimited` with `retryAfterMs` for a 429). No model in the request or the
+ * options, or a `maxInputBytes` that leaves no room for diff text, throws a final `ReviewError`;
+ * an abort rethrows `signal.reason`. An empty diff is `done` without a request.
+ *
+ * @example
+ * ```ts
+ * const agent = createOpenAiAgent({
+ *   baseUrl: "http://localhost:11434/v1", model: "qwen2.5-coder", maxInputBytes: 100_000,
+ *   idleTimeoutMs: 120_000,
+ * });
+ * await agent.review(request, { signal, emit, fetch, log: console.warn });
+ * ```
+ */
+export function createOpenAiAgent(options: OpenAiAgentOptions): ReviewAgent {
+  return { kind: "openai", review: (request, context) => review(options, request, context) };
+}
+
+async function review(options: OpenAiAgentOptions, request: AgentRequest, ctx: AgentContext) {
+  const { signal, emit } = ctx;
+  if (signal.aborted) throw signal.reason;
+  const model = request.model ?? options.model;
+  if (!model) {
+    throw new ReviewError("AGENT_MODEL is required for the openai agent (or a model per review)", {
+      retryable: false,
+      reason: "agent_error",
+    });
+  }
+  const chunks = chunkDiff(request, request.diff, options.maxInputBytes);
+  const counts = { critical: 0, warning: 0, info: 0 };
+  const summaries: string[] = [];
+  for (const [i, chunk] of chunks.entries()) {
+    const part = `part ${i + 1} of ${chunks.length}`;
+    const shown = chunk.files.slice(0, 10).join(", ");
+    const more = chunk.files.length > 10 ? `, and ${chunk.files.length - 10} more` : "";
+    emit({ type: "status", message: `reviewing ${part}: ${shown || "(no file header)"}${more}` });
+    let summary: string | undefined;
+    const onLine = (line: AssembledLine) => {
+      if ("overlong" in line) {
+        emit({ type: "skipped", reason: `line of ${line.overlong} characters exceeds the bound` });
+        return;
+      }
+      const result = parseFindingLine(line.text);
+      if (result.type === "finding") {
+        counts[result.finding.severity]++;
+        emit({ type: "finding", finding: result.finding });
+      } else if (result.type === "summary") summary = result.text;
+      else if (result.type === "skipped") emit(result);
+    };
+    const messages = buildMessages(request, chunk, i + 1, chunks.length, options.maxInputBytes);
+    const error = await streamPart(options, ctx, model, request.authToken, messages, onLine);
+    if (error) {
+      emit(error);
+      return;
+    }
+    if (summary) summaries.push(chunks.length > 1 ? `Part ${i + 1}: ${summary}` : summary);
+  }
+  emit({ type: "summary", text: combineSummaries(summaries, counts, chunks.length) });
+  emit({ type: "done" });
+}
+
+/** The parts' summaries joined; without any, what was found. */
+function combineSummaries(summaries: string[], counts: Record<string, number>, parts: number) {
+  if (summaries.length) return summaries.join("\n\n").slice(0, 20_000);
+  if (parts === 0) return "The diff is empty: nothing to review.";
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  const found = total
+    ? `${total} finding${total === 1 ? "" : "s"} (${
+      Object.entries(counts).filter(([, n]) => n).map(([s, n]) => `${n} ${s}`).join(", ")
+    })`
+    : "No findings";
+  return `${found}${parts > 1 ? ` in ${parts} parts` : ""}.`;
+}
+
+/**
+ * One chat completion, streamed. Resolves with the error event that ends the review, or
+ * `undefined` once `[DONE]` arrived; throws `signal.reason` when aborted.
+ */
+async function streamPart(
+  options: OpenAiAgentOptions,
+  ctx: AgentContext,
+  model: string,
+  authToken: string | undefined,
+  messages: ChatMessage[],
+  onLine: (line: AssembledLine) => void,
+): Promise<ErrorEvent | undefined> {
+  const { signal, emit } = ctx;
+  const maxEventBytes = options.maxEventBytes ?? 256 * 1024;
+  const token = authToken ?? options.token;
+  const controller = new AbortController();
+  // Our own aborts carry the failure to report; an external abort carries the caller's reason.
+  let stopped: unknown;
+  const abortWith = (reason: unknown) => {
+    stopped ??= reason;
+    controller.abort(reason);
+  };
+  const onExternal = () => abortWith(signal.reason);
+  signal.addEventListener("abort", onExternal, { once: true });
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  const touch = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => {
+      abortWith(failure(`openai idle timeout: no data for ${options.idleTimeoutMs} ms`, true));
+    }, options.idleTimeoutMs);
+  };
+  let usage: { model: string; tokensIn: number; tokensOut: number } | undefined;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  try {
+    if (signal.aborted) throw signal.reason;
+    touch();
+    let response: Response;
+    try {
+      response = await ctx.fetch(`${options.baseUrl.replace(/\/+$/, "")}/chat/completions`, {
+        method: "POST",
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          accept: "text/event-stream",
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({
+          model,
+          stream: true,
+          stream_options: { include_usage: true },
+          messages,
+          ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+        }),
+        signal: controller.signal,
+      });
+    } catch (error) {
+      throw stopped ?? failure(`openai connection failed: ${(error as Error).message}`, true);
+    }
+    if (!response.ok) throw await httpFailure(response);
+    if (stopped) throw stopped;
+    const type = response.headers.get("content-type") ?? "";
+    if (!type.toLowerCase().includes("text/event-stream") || !response.body) {
+      await response.body?.cancel().catch(() => {});
+      throw failure(
+        `openai answered ${type || "no content type"} instead of text/event-stream`,
+        false,
+      );
+    }
+
+    const lines = createLineAssembler(MAX_LINE_CHARS);
+    let done = false;
+    let streamFailure: PartFailed | undefined;
+    const parser = createParser({
+      // Bounds the parser's own buffering too: an endless line never reaches onEvent.
+      maxBufferSize: maxEventBytes + 64 * 1024,
+      onError(error) {
+        if (error.type === "max-buffer-size-exceeded") {
+          streamFailure ??= failure(`openai stream event exceeds ${maxEventBytes} bytes`, false);
+        }
+      },
+      onEvent(event) {
+        // The rest of a read after an abort is not reported: the caller has moved on.
+        if (done || streamFailure || controller.signal.aborted) return;
+        // Characters first: encoding every small chunk to count its bytes would cost throughput.
+        if (
+          event.data.length * 3 > maxEventBytes &&
+          encoder.encode(event.data).byteLength > maxEventBytes
+        ) {
+          streamFailure = failure(`openai stream event exceeds ${maxEventBytes} bytes`, false);
+          return;
+        }
+        const chunk = parseCompletionChunk(event.data);
+        if (chunk.type === "done") done = true;
+        else if (chunk.type === "invalid") emit({ type: "skipped", reason: chunk.reason });
+        else if (chunk.type === "error") {
+          streamFailure = failure(`openai stream error: ${chunk.message}`, chunk.retryable, {
+            ...(chunk.rateLimited ? { rateLimited: true } : {}),
+          });
+        } else {
+          // Servers that report usage on every chunk report running totals: keep the last.
+          if (chunk.usage) usage = { model: chunk.model ?? model, ...chunk.usage };
+          for (const line of chunk.content ? lines.push(chunk.content) : []) {
+            if (!controller.signal.aborted) onLine(line);
+          }
+          if (chunk.finishReason && chunk.finishReason !== "stop") {
+            ctx.log("openai answer ended early", { finishReason: chunk.finishReason, model });
+          }
+        }
+      },
+    });
+    reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    while (!done && !streamFailure) {
+      let read: ReadableStreamReadResult<Uint8Array>;
+      try {
+        read = await reader.read();
+      } catch (error) {
+        throw stopped ?? failure(`openai stream broke: ${(error as Error).message}`, true);
+      }
+      if (read.done) {
+        parser.feed(decoder.decode());
+        break;
+      }
+      touch();
+      parser.feed(decoder.decode(read.value, { stream: true }));
+    }
+    if (stopped) throw stopped;
+    if (streamFailure) throw streamFailure;
+    if (!done) throw failure("openai stream ended without [DONE]", true);
+    for (const line of lines.end()) onLine(line);
+    return undefined;
+  } catch (error) {
+    const reason = stopped ?? error;
+    if (reason instanceof PartFailed) return reason.event;
+    throw reason;
+  } finally {
+    clearTimeout(idle);
+    signal.removeEventListener("abort", onExternal);
+    await reader?.cancel().catch(() => {});
+    // Tokens spent count even when the part failed after the server reported them.
+    if (usage && !signal.aborted) emit({ type: "usage", ...usage });
+  }
+}
+
+/** A non-2xx answer: 429 is a rate limit, 408 and 5xx retryable, other statuses final. */
+async function httpFailure(response: Response): Promise<PartFailed> {
+  const message = `openai answered ${response.status}: ${await bodyPrefix(response, 300)}`;
+  const after = retryAfterMs(response.headers.get("retry-after"), Date.now());
+  const wait = after === undefined ? {} : { retryAfterMs: after };
+  if (response.status === 429) return failure(message, true, { ...wait, rateLimited: true });
+  if (response.status >= 500 || response.status === 408) return failure(message, true, wait);
+  return failure(message, false);
+}
+
+/** The start of an error body for the message, without buffering a huge one. */
+async function bodyPrefix(response: Response, chars: number): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  try {
+    while (text.length < chars) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+  } catch {
+    // A broken error body still leaves the status to report.
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return text.slice(0, chars);
+}
