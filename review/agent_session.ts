@@ -29,6 +29,8 @@ export interface RunAgentOptions {
   maxFindingsBytes?: number;
   /** Every event the agent emits, after bounding (progress, event log); must not throw. */
   onEvent?: (event: AgentEvent) => void;
+  /** Saves progress now (the agent's `checkpoint`); must not throw. */
+  checkpoint?: () => Promise<void>;
   log?: (message: string, context: Record<string, unknown>) => void;
 }
 
@@ -154,6 +156,7 @@ export async function runAgent(
       emit,
       fetch: options.fetch,
       log,
+      checkpoint: () => options.checkpoint?.() ?? Promise.resolve(),
     });
   } catch (error) {
     if (controller.signal.aborted) throw controller.signal.reason;

@@ -213,6 +213,7 @@ async function produceResult(
       fetch: deps.agentFetch ?? fetch,
       totalTimeoutMs: config.REVIEW_TIMEOUT_MS,
       onEvent: progress.onEvent,
+      checkpoint: progress.checkpoint,
       log: (message, context) => deps.log("warn", message, { reviewId: review.id, ...context }),
     });
   } finally {

@@ -28,6 +28,8 @@ export interface ProgressTracker {
   note(type: string, message: string): void;
   /** The usage totals of the review so far (earlier sessions included). */
   usage(): ReviewRecord["usage"];
+  /** Writes whatever is not written yet, now; tracking goes on. */
+  checkpoint(): Promise<void>;
   /** Writes whatever is not written yet and stops the timer. */
   flush(): Promise<void>;
 }
@@ -94,6 +96,15 @@ export function trackProgress(
     const wait = Math.max(0, lastWrite + interval - deps.clock());
     timer = setTimeout(run, wait);
   };
+  /** One write at a time, so an older snapshot never lands after a newer one. */
+  const writeNow = async () => {
+    clearTimeout(timer);
+    timer = undefined;
+    while (writing) await writing;
+    if (lost) return;
+    writing = write().finally(() => writing = undefined);
+    await writing;
+  };
   const log = (type: string, message: string) => {
     events.push({ at: deps.clock(), type, message, attempt });
     if (events.length > MAX_REVIEW_EVENTS) events.shift();
@@ -153,12 +164,10 @@ export function trackProgress(
       schedule();
     },
     usage: () => usage,
+    checkpoint: () => writeNow(),
     async flush() {
       stopped = true;
-      clearTimeout(timer);
-      timer = undefined;
-      await writing;
-      if (!lost) await write();
+      await writeNow();
     },
   };
 }

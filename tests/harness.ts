@@ -142,7 +142,16 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const kv = await Deno.openKv(":memory:");
   const github = await startFakeGitHub();
   const agent = await startFakeAgent(options.script);
+  // Listening first, so the service knows its own URL (PUBLIC_URL, for agent callbacks).
+  let handler: (req: Request) => Response | Promise<Response> = () =>
+    new Response("starting", { status: 503 });
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => handler(req),
+  );
+  const url = `http://127.0.0.1:${server.addr.port}`;
   const config = parseConfig({
+    PUBLIC_URL: url,
     GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
     GITHUB_TOKEN: "test-github-token",
     GITHUB_API_URL: github.url,
@@ -169,11 +178,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     agent: options.agent,
     clock: options.clock,
   });
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
-    service.app.fetch,
-  );
-  const url = `http://127.0.0.1:${server.addr.port}`;
+  handler = service.app.fetch;
 
   async function call(req: Request) {
     const res = await fetch(req);

@@ -114,6 +114,11 @@ export interface AgentContext {
   fetch: typeof fetch;
   /** Warnings worth an operator's attention; context never holds secrets. */
   log: (message: string, context: Record<string, unknown>) => void;
+  /**
+   * Saves what was reported so far (progress, usage) now rather than at the next periodic
+   * write: an agent about to wait (`kilo`, for its callback) calls it first. Never throws.
+   */
+  checkpoint?: () => Promise<void>;
 }
 
 /**

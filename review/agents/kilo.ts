@@ -318,6 +318,8 @@ export function createKiloAgent(options: KiloAgentOptions): ReviewAgent {
       clearTimeout(idle);
       await reader?.cancel().catch(() => {});
       signal.throwIfAborted();
+      // The callback may end the review at any moment now: save usage and progress first.
+      await ctx.checkpoint?.();
       await waitOrAbort(options.callbackWaitMs, signal);
       const waited = `without a callback within ${options.callbackWaitMs} ms`;
       fail({

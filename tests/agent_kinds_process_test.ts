@@ -1,0 +1,182 @@
+/**
+ * Every agent kind through `deno task start`, each against a fake speaking its real wire format:
+ * a signed webhook in, the review completed, what the user sees on the pull request checked.
+ * `local` needs no agent at all (no `AGENT_URL`).
+ */
+import assert from "node:assert/strict";
+import { sign } from "@octokit/webhooks-methods";
+import { reviewScript, startFakeAgent } from "./fakes/agent.ts";
+import { startFakeGitHub } from "./fakes/github.ts";
+import { kiloScript, startFakeKilo } from "./fakes/kilo.ts";
+import { completionStream, startFakeOpenAi } from "./fakes/openai.ts";
+import { BACKEND_TOKEN, pullRequestPayload, sha, waitFor, WEBHOOK_SECRET } from "./harness.ts";
+import { spawnService } from "./process.ts";
+
+const DIFF = [
+  "diff --git a/src/handler.js b/src/handler.js",
+  "index 1111111..2222222 100644",
+  "--- a/src/handler.js",
+  "+++ b/src/handler.js",
+  "@@ -1,2 +1,4 @@",
+  " export function handle(userInput) {",
+  "+  const key = 'AKIAIOSFODNN7EXAMPLE';",
+  "+  return eval(userInput);",
+  " }",
+  "",
+].join("\n");
+
+/** A free loopback port (for a service that must know its own URL before it starts). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+interface Outcome {
+  review: Record<string, unknown>;
+  comments: Array<{ body: string }>;
+}
+
+/** Starts the service with `env`, sends one signed `opened` webhook, waits for its end. */
+async function reviewThroughProcess(
+  env: Record<string, string>,
+  expected: string,
+): Promise<Outcome> {
+  const dir = await Deno.makeTempDir({ prefix: "agent-kinds-" });
+  const github = await startFakeGitHub();
+  github.setPull({ owner: "owner7", repo: "service", number: 3, headSha: sha(3), diff: DIFF });
+  const service = await spawnService({
+    KV_PATH: `${dir}/kv.sqlite3`,
+    GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    GITHUB_TOKEN: "gh-token",
+    GITHUB_API_URL: github.url,
+    BACKEND_AUTH_TOKEN: BACKEND_TOKEN,
+    ...env,
+  }, { viaTask: true });
+  try {
+    const payload = JSON.stringify(pullRequestPayload({ ownerId: 7, number: 3, headSha: sha(3) }));
+    const res = await fetch(`${service.url}/webhooks/github`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-github-event": "pull_request",
+        "x-github-delivery": crypto.randomUUID(),
+        "x-hub-signature-256": await sign(WEBHOOK_SECRET, payload),
+      },
+      body: payload,
+    });
+    assert.equal(res.status, 202);
+    const { reviewId } = await res.json();
+    const review = await waitFor(`review ${expected}`, async () => {
+      const r = await fetch(`${service.url}/reviews/${reviewId}`, {
+        headers: { authorization: `Bearer ${BACKEND_TOKEN}` },
+      }).then((r) => r.json());
+      if (["failed", "cancelled"].includes(r.status) && r.status !== expected) {
+        throw new Error(`review ended ${r.status}: ${r.errorMessage}`);
+      }
+      return r.status === expected ? r : undefined;
+    }, 20_000);
+    const selected = service.logs.find((l) => l.message === "review agent selected");
+    assert.ok(selected, "the start-up log names the agent kind");
+    return { review: { ...review, kindLogged: selected.kind }, comments: github.comments };
+  } finally {
+    await service.stop("SIGTERM");
+    await github.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+Deno.test("deno task start with no AGENT_URL: the local reviewer finds eval and an AWS key", async () => {
+  const { review, comments } = await reviewThroughProcess({}, "completed");
+  assert.equal(review.kindLogged, "local");
+  const findings = review.findings as Array<{ title: string; line_start: number }>;
+  assert.equal(findings.length, 2);
+  assert.deepEqual(findings.map((f) => f.line_start).sort(), [2, 3]);
+  assert.equal(comments.length, 1);
+  assert.match(comments[0].body, /eval/i);
+  assert.match(comments[0].body, /AWS/);
+  assert.doesNotMatch(comments[0].body, /AKIAIOSFODNN7EXAMPLE/, "the secret is masked");
+});
+
+Deno.test("deno task start with AGENT_KIND=sse: our own protocol, unchanged", async () => {
+  const agent = await startFakeAgent(reviewScript({ summary: "sse summary" }));
+  try {
+    const { review, comments } = await reviewThroughProcess(
+      { AGENT_URL: agent.url, AGENT_TOKEN: "agent-token" },
+      "completed",
+    );
+    assert.equal(review.kindLogged, "sse");
+    assert.equal(review.summary, "sse summary");
+    assert.equal((review.findings as unknown[]).length, 2);
+    assert.equal(agent.sessions[0].headers.get("authorization"), "Bearer agent-token");
+    assert.equal(comments.length, 1);
+  } finally {
+    await agent.close();
+  }
+});
+
+Deno.test("deno task start with AGENT_KIND=openai: streamed chat completions become findings and usage", async () => {
+  const content = [
+    "Here is my review:\n```json\n",
+    '{"severity":"critical","file_path":"src/handler.js","line_number":3,',
+    '"title":"eval on user input","description":"Runs arbitrary code.","suggestion":"JSON.parse"}\n',
+    "```\n",
+    '{"summary":"One critical problem."}\n',
+  ];
+  const openai = await startFakeOpenAi(() =>
+    completionStream(content, {
+      deltaChars: 3,
+      usage: { prompt_tokens: 812, completion_tokens: 64 },
+    })
+  );
+  try {
+    const { review, comments } = await reviewThroughProcess({
+      AGENT_KIND: "openai",
+      AGENT_URL: openai.url,
+      AGENT_TOKEN: "sk-test",
+      AGENT_MODEL: "qwen2.5-coder",
+    }, "completed");
+    assert.equal(review.kindLogged, "openai");
+    assert.deepEqual(
+      (review.findings as Array<{ severity: string; line_start: number }>).map((
+        f,
+      ) => [f.severity, f.line_start]),
+      [["critical", 3]],
+    );
+    assert.equal(review.summary, "One critical problem.");
+    assert.deepEqual(review.usage, { model: "m", tokensIn: 812, tokensOut: 64, cost: 0 });
+    const [request] = openai.requests;
+    assert.equal(request.headers.get("authorization"), "Bearer sk-test");
+    assert.equal(request.body.model, "qwen2.5-coder");
+    assert.equal(request.body.stream, true);
+    assert.ok(JSON.stringify(request.body.messages).includes("eval(userInput)"));
+    assert.equal(comments.length, 1);
+    assert.match(comments[0].body, /eval on user input/);
+  } finally {
+    await openai.close();
+  }
+});
+
+Deno.test("deno task start with AGENT_KIND=kilo: the cloud agent's callback completes the review", async () => {
+  const kilo = await startFakeKilo(kiloScript({ callback: { status: "completed", delayMs: 50 } }));
+  const port = freePort();
+  try {
+    const { review, comments } = await reviewThroughProcess({
+      AGENT_KIND: "kilo",
+      AGENT_URL: kilo.url,
+      AGENT_TOKEN: "kilo-token",
+      PORT: String(port),
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      CALLBACK_SECRET: "callback-secret",
+    }, "completed");
+    assert.equal(review.kindLogged, "kilo");
+    assert.equal(review.sessionId, "agent_1");
+    assert.equal((review.usage as { tokensIn: number }).tokensIn, 1200);
+    assert.equal(comments.length, 0, "the cloud agent posts to GitHub itself");
+    assert.deepEqual(kilo.callbacks.map((c) => c.httpStatus), [200]);
+    assert.equal(kilo.sessions[0].headers.get("authorization"), "Bearer kilo-token");
+  } finally {
+    await kilo.close();
+  }
+});
