@@ -6,24 +6,13 @@
 import assert from "node:assert/strict";
 import { sign } from "@octokit/webhooks-methods";
 import { reviewScript, startFakeAgent } from "./fakes/agent.ts";
-import { startFakeGitHub } from "./fakes/github.ts";
+import { EVAL_AND_KEY_DIFF, startFakeGitHub } from "./fakes/github.ts";
 import { kiloScript, startFakeKilo } from "./fakes/kilo.ts";
 import { completionStream, startFakeOpenAi } from "./fakes/openai.ts";
 import { BACKEND_TOKEN, pullRequestPayload, sha, waitFor, WEBHOOK_SECRET } from "./harness.ts";
 import { spawnService } from "./process.ts";
 
-const DIFF = [
-  "diff --git a/src/handler.js b/src/handler.js",
-  "index 1111111..2222222 100644",
-  "--- a/src/handler.js",
-  "+++ b/src/handler.js",
-  "@@ -1,2 +1,4 @@",
-  " export function handle(userInput) {",
-  "+  const key = 'AKIAIOSFODNN7EXAMPLE';",
-  "+  return eval(userInput);",
-  " }",
-  "",
-].join("\n");
+const DIFF = EVAL_AND_KEY_DIFF;
 
 /** A free loopback port (for a service that must know its own URL before it starts). */
 function freePort(): number {

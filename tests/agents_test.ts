@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import type { ReviewAgent } from "../review/agents/agent.ts";
 import { openAgentSessions } from "../kv/agent_limits.ts";
 import { DEFAULT_FINDINGS, sseResponse } from "./fakes/agent.ts";
+import { EVAL_AND_KEY_DIFF } from "./fakes/github.ts";
 import { pullRequestPayload, sha, startHarness, waitFor, withHarness } from "./harness.ts";
 
 const FAST = { PROGRESS_WRITE_MS: "50", FAST_PATH: "true" };
@@ -237,18 +238,7 @@ Deno.test("MAX_CONCURRENT_TOTAL bounds open sessions across owners; nothing leak
 
 Deno.test("with no AGENT_URL the local reviewer reviews eval and an AWS key with zero config", async () => {
   await withHarness("kv-queue", { env: { AGENT_KIND: "local" } }, async (h) => {
-    const diff = [
-      "diff --git a/src/handler.js b/src/handler.js",
-      "index 1111111..2222222 100644",
-      "--- a/src/handler.js",
-      "+++ b/src/handler.js",
-      "@@ -1,2 +1,4 @@",
-      " export function handle(userInput) {",
-      "+  const key = 'AKIAIOSFODNN7EXAMPLE';",
-      "+  return eval(userInput);",
-      " }",
-      "",
-    ].join("\n");
+    const diff = EVAL_AND_KEY_DIFF;
     h.github.setPull({ owner: "owner1", repo: "service", number: 5, headSha: sha(5), diff });
     const { body } = await h.sendWebhook(
       "pull_request",

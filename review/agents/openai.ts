@@ -9,6 +9,7 @@
 import { createParser } from "eventsource-parser";
 import { retryAfterMs, ReviewError } from "../errors.ts";
 import type { AgentContext, AgentEvent, AgentRequest, ReviewAgent } from "./agent.ts";
+import { bodyPrefix } from "./http.ts";
 import {
   type AssembledLine,
   createLineAssembler,
@@ -286,24 +287,4 @@ async function httpFailure(response: Response): Promise<PartFailed> {
   if (response.status === 429) return failure(message, true, { ...wait, rateLimited: true });
   if (response.status >= 500 || response.status === 408) return failure(message, true, wait);
   return failure(message, false);
-}
-
-/** The start of an error body for the message, without buffering a huge one. */
-async function bodyPrefix(response: Response, chars: number): Promise<string> {
-  if (!response.body) return "";
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  try {
-    while (text.length < chars) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-    }
-  } catch {
-    // A broken error body still leaves the status to report.
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  return text.slice(0, chars);
 }

@@ -100,6 +100,23 @@ export interface FakeGitHub {
   close(): Promise<void>;
 }
 
+/**
+ * A diff that adds `eval(userInput)` (line 3) and an AWS access key id (line 2) to
+ * `src/handler.js`: what the built-in local reviewer must find with zero configuration.
+ */
+export const EVAL_AND_KEY_DIFF: string = [
+  "diff --git a/src/handler.js b/src/handler.js",
+  "index 1111111..2222222 100644",
+  "--- a/src/handler.js",
+  "+++ b/src/handler.js",
+  "@@ -1,2 +1,4 @@",
+  " export function handle(userInput) {",
+  "+  const key = 'AKIAIOSFODNN7EXAMPLE';",
+  "+  return eval(userInput);",
+  " }",
+  "",
+].join("\n");
+
 /** The default diff of a pull: two files, `src/app.ts` and `README.md`. */
 export const DEFAULT_DIFF: string = [
   "diff --git a/src/app.ts b/src/app.ts",
