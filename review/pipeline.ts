@@ -128,6 +128,23 @@ async function produceResult(
   signal: AbortSignal,
 ): Promise<ReviewRecord | null> {
   const { config, github, kv } = deps;
+  // The shared agent limits, before anything else: a review that must wait goes back through the
+  // queue, keeping its slot and not counting the attempt, and costs GitHub nothing while it waits.
+  const grant = await acquireAgentSession(kv, review.id, leaseToken, deps.clock(), {
+    ratePerMinute: config.AGENT_RATE_PER_MINUTE,
+    maxConcurrent: config.MAX_CONCURRENT_TOTAL,
+    concurrencyWaitMs: config.AGENT_LIMIT_WAIT_MS,
+  }) ?? lost();
+  if (!grant.ok) {
+    const why = grant.why === "rate"
+      ? `waiting for AGENT_RATE_PER_MINUTE (${config.AGENT_RATE_PER_MINUTE}/min)`
+      : `waiting for a free agent session (MAX_CONCURRENT_TOTAL ${config.MAX_CONCURRENT_TOTAL})`;
+    // Waiters back off (up to 16× the wait, with jitter), so a long line of them costs KV little.
+    const backoff = grant.why === "rate" ? 1 : 2 ** Math.min(4, review.deferrals ?? 0);
+    const wait = grant.waitMs * backoff;
+    await defer(deps, review.id, leaseToken, wait + Math.random() * Math.min(wait / 2, 5_000), why);
+    return null;
+  }
   // This read comes after the start commit: reviews created after that commit may be for a newer
   // push, and are never superseded by what it says.
   const pr = await github.getPullRequest(review.repo, review.pullNumber);
@@ -165,23 +182,10 @@ async function produceResult(
   const fullDiff = await github.getDiff(review.repo, review.pullNumber);
   signal.throwIfAborted();
   const { diff } = truncateDiff(fullDiff, config.MAX_DIFF_BYTES);
-  // The shared agent limits: a review that must wait goes back through the queue, keeping its
-  // slot and not counting the attempt.
-  const grant = await acquireAgentSession(kv, review.id, leaseToken, deps.clock(), {
-    ratePerMinute: config.AGENT_RATE_PER_MINUTE,
-    maxConcurrent: config.MAX_CONCURRENT_TOTAL,
-    concurrencyWaitMs: config.AGENT_LIMIT_WAIT_MS,
-  }) ?? lost();
-  if (!grant.ok) {
-    const why = grant.why === "rate"
-      ? `waiting for AGENT_RATE_PER_MINUTE (${config.AGENT_RATE_PER_MINUTE}/min)`
-      : `waiting for a free agent session (MAX_CONCURRENT_TOTAL ${config.MAX_CONCURRENT_TOTAL})`;
-    await defer(deps, review.id, leaseToken, grant.waitMs + Math.random() * 250, why);
-    return null;
-  }
   const { agent } = deps;
   const progress = trackProgress(deps, withHead, leaseToken, () => {
-    deps.log("warn", "progress write found the lease gone", { reviewId: review.id });
+    // The lease guard stops the attempt; a callback may have ended the review meanwhile.
+    deps.log("info", "progress write found the lease gone", { reviewId: review.id });
   });
   progress.note("attempt", `attempt ${withHead.attempts}: ${agent.kind} agent session opening`);
   const callback = agent.decidesOutcome
