@@ -319,6 +319,7 @@ export function handBack(
  * @example
  * ```ts
  * await deferAttempt(ctx, id, leaseToken, 12_000, "waiting for AGENT_RATE_PER_MINUTE");
+ * await deferAttempt(ctx, id, leaseToken, 7_000, "agent rate limit", "agent_429");
  * ```
  */
 export function deferAttempt(
@@ -327,6 +328,7 @@ export function deferAttempt(
   leaseToken: string,
   delayMs: number,
   why: string,
+  cause: "limit" | "agent_429" = "limit",
 ): Promise<Transition | null> {
   return transition(ctx, reviewId, "deferAttempt", (review, txn) => {
     if (!holdsLease(review, leaseToken)) return null;
@@ -337,6 +339,7 @@ export function deferAttempt(
       ...review,
       attempts: review.attempts - 1,
       deferrals: (review.deferrals ?? 0) + 1,
+      ...(cause === "agent_429" ? { agentRateLimited: (review.agentRateLimited ?? 0) + 1 } : {}),
       progress: { message: why, at: ctx.now },
     };
     return txn.dispatch(deferred, review, delayMs);

@@ -153,8 +153,10 @@ export const ReviewRecordSchema = z.object({
   /** Findings the running session has reported so far. */
   findingsSoFar: z.number().int().nonnegative().optional(),
   usage: UsageSchema.optional(),
-  /** Times an attempt waited for the agent rate limits (not counted as attempts). */
+  /** Times an attempt waited for an agent limit or an agent's 429 (not counted as attempts). */
   deferrals: z.number().int().nonnegative().optional(),
+  /** Of those, the agent's own 429s (bounded by `MAX_RATE_LIMIT_DEFERRALS`). */
+  agentRateLimited: z.number().int().nonnegative().optional(),
   summary: z.string().optional(),
   findingCount: z.number().int().nonnegative(),
   /** Findings and summary are stored: a later attempt only posts the comment. */

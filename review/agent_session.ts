@@ -7,7 +7,13 @@
  */
 import type { AgentFinding } from "./agent_events.ts";
 import type { AgentEvent, AgentRequest, AgentUsage, ReviewAgent } from "./agents/agent.ts";
+import { truncateForKv } from "../kv/size.ts";
 import { ReviewError } from "./errors.ts";
+
+/** Bounds of usage totals: a hostile or broken agent cannot make them huge or non-finite. */
+const MAX_MODEL_BYTES = 200;
+const MAX_TOKENS = Number.MAX_SAFE_INTEGER;
+const MAX_COST = 1e9;
 
 /**
  * Options of {@link runAgent}.
@@ -66,13 +72,17 @@ export interface AgentSessionResult {
  * ```
  */
 export function addUsage(total: AgentUsage | undefined, more: AgentUsage): AgentUsage {
-  const finite = (n: number | undefined) =>
-    typeof n === "number" && Number.isFinite(n) && n > 0 ? n : 0;
+  // Whatever an agent reports, totals stay finite, bounded numbers and the model name short.
+  const finite = (n: number | undefined, cap: number) =>
+    typeof n === "number" && Number.isFinite(n) && n > 0 ? Math.min(n, cap) : 0;
+  const sum = (a: number | undefined, b: number | undefined, cap: number) =>
+    Math.min(cap, finite(a, cap) + finite(b, cap));
+  const model = total?.model ?? more.model;
   return {
-    model: total?.model ?? more.model,
-    tokensIn: finite(total?.tokensIn) + finite(more.tokensIn),
-    tokensOut: finite(total?.tokensOut) + finite(more.tokensOut),
-    cost: finite(total?.cost) + finite(more.cost),
+    model: model === undefined ? undefined : truncateForKv(model, MAX_MODEL_BYTES),
+    tokensIn: sum(total?.tokensIn, more.tokensIn, MAX_TOKENS),
+    tokensOut: sum(total?.tokensOut, more.tokensOut, MAX_TOKENS),
+    cost: sum(total?.cost, more.cost, MAX_COST),
   };
 }
 

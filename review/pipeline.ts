@@ -276,9 +276,10 @@ async function defer(
   leaseToken: string,
   delayMs: number,
   why: string,
+  cause: "limit" | "agent_429" = "limit",
 ) {
   const delay = Math.round(Math.min(deps.config.MAX_RETRY_DELAY_MS, delayMs));
-  const t = await deferAttempt(txnContext(deps), id, leaseToken, delay, why);
+  const t = await deferAttempt(txnContext(deps), id, leaseToken, delay, why, cause);
   if (t) {
     deps.log("info", "review waits for an agent limit", { reviewId: id, delayMs: delay, why });
     deps.apply(t.changes);
@@ -333,9 +334,11 @@ async function handleFailure(
   }
   const failure = classify(error);
   // The agent's own rate limit (429): wait as it asks, without counting the attempt, up to a bound.
-  if (failure.rateLimited && (review.deferrals ?? 0) < deps.config.MAX_RATE_LIMIT_DEFERRALS) {
+  const rateLimited = review.agentRateLimited ?? 0;
+  if (failure.rateLimited && rateLimited < deps.config.MAX_RATE_LIMIT_DEFERRALS) {
     const delay = failure.retryAfterMs ?? retryDelayMs(deps, 1, failure);
-    await defer(deps, review.id, leaseToken, delay, `agent rate limit: ${failure.message}`);
+    const why = `agent rate limit: ${failure.message}`;
+    await defer(deps, review.id, leaseToken, delay, why, "agent_429");
     return;
   }
   if (!(error instanceof ReviewError)) {

@@ -254,7 +254,17 @@ export function createKiloAgent(options: KiloAgentOptions): ReviewAgent {
     const query = encodeURIComponent(JSON.stringify(input));
 
     const stream = new AbortController();
-    const onAbort = () => stream.abort(signal.reason);
+    const state: State = { completed: false };
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let requested = false;
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => {
+      // A session that was asked for but has not said its id yet cannot be interrupted: read on
+      // briefly to learn the id (the loop below stops as soon as it is known), then give up.
+      if (requested && !state.sessionId && !state.completed) {
+        grace = setTimeout(() => stream.abort(signal.reason), INTERRUPT_TIMEOUT_MS);
+      } else stream.abort(signal.reason);
+    };
     signal.addEventListener("abort", onAbort, { once: true });
     let idleFired = false;
     let idle: ReturnType<typeof setTimeout> | undefined;
@@ -267,14 +277,13 @@ export function createKiloAgent(options: KiloAgentOptions): ReviewAgent {
     };
     // An abort that raced a failure wins: the caller expects its reason, not an event.
     const fail = (event: AgentEvent) => (signal.throwIfAborted(), emit(event));
-    const state: State = { completed: false };
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
     try {
       // Why the stream is over; the callback decides what that means.
       let ended = `no answer for ${options.idleTimeoutMs} ms`;
       touch();
       let response: Response | undefined;
       try {
+        requested = true;
         response = await ctx.fetch(`${base}/trpc/initiateSessionAsync?input=${query}`, {
           method: "GET",
           headers: { ...bearer, Accept: "text/event-stream" },
@@ -312,6 +321,8 @@ export function createKiloAgent(options: KiloAgentOptions): ReviewAgent {
           }
           touch();
           feed(decoder.decode(chunk.value, { stream: true }));
+          // Aborted while learning the session's id: now it can be interrupted.
+          if (signal.aborted && state.sessionId) stream.abort(signal.reason);
         }
         if (state.completed) ended = "complete";
       }
@@ -321,6 +332,9 @@ export function createKiloAgent(options: KiloAgentOptions): ReviewAgent {
       // The callback may end the review at any moment now: save usage and progress first.
       await ctx.checkpoint?.();
       await waitOrAbort(options.callbackWaitMs, signal);
+      // This attempt is over and the next one opens a new session: stop this one first, or both
+      // would run (and post) at once.
+      if (state.sessionId && !state.completed) await interrupt(state.sessionId, bearer, ctx);
       const waited = `without a callback within ${options.callbackWaitMs} ms`;
       fail({
         type: "error",
@@ -334,6 +348,7 @@ export function createKiloAgent(options: KiloAgentOptions): ReviewAgent {
       throw signal.reason;
     } finally {
       clearTimeout(idle);
+      clearTimeout(grace);
       signal.removeEventListener("abort", onAbort);
       await reader?.cancel().catch(() => {});
     }

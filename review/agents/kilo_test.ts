@@ -370,6 +370,8 @@ Deno.test("kilo: a stream cut before complete waits; an abort then interrupts", 
       last.type === "error" ? last.message : "",
       /without complete\) without a callback/,
     );
+    // The next attempt opens a new session: the one that may still run is stopped first.
+    assert.deepEqual(kilo.interrupts.map((i) => i.body), [{ sessionId: "agent_1" }]);
 
     // The remote session may still run and post: a cancel during the wait stops it.
     const controller = new AbortController();
@@ -379,7 +381,10 @@ Deno.test("kilo: a stream cut before complete waits; an abort then interrupts", 
     await new Promise((r) => setTimeout(r, 20));
     controller.abort("cancelled");
     await assert.rejects(running, (e) => e === "cancelled");
-    assert.deepEqual(kilo.interrupts.map((i) => i.body), [{ sessionId: "agent_2" }]);
+    assert.deepEqual(kilo.interrupts.map((i) => i.body), [
+      { sessionId: "agent_1" },
+      { sessionId: "agent_2" },
+    ]);
   } finally {
     await kilo.close();
   }

@@ -246,7 +246,9 @@ const ruleNote = (id: string) => `\n\n(local rule \`${id}\`)`;
 const SQL =
   /\b(?:SELECT\b[^;]{0,500}?\b(?:FROM|WHERE)|INSERT\s+INTO|UPDATE\s+[\w."`[\]]+\s+SET|DELETE\s+FROM|DELETE\b[^;]{0,200}?\bWHERE)\b/;
 const SQL_KEYWORD = /\b(?:SELECT|INSERT|UPDATE|DELETE)\b/;
-const LITERALS = /"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`/g;
+// An unterminated literal ends at the end of the line: each literal is matched once, so the scan
+// stays linear (a line of escaped quotes with no closing one made the closed-only form quadratic).
+const LITERALS = /"(?:[^"\\]|\\.)*(?:"|$)|'(?:[^'\\]|\\.)*(?:'|$)|`(?:[^`\\]|\\.)*(?:`|$)/g;
 
 /**
  * How a line builds SQL from values, or `undefined`. Upper-case keywords only, so UI text such as
@@ -789,8 +791,6 @@ export function createLocalAgent(options: LocalAgentOptions = {}): ReviewAgent {
   const maxFindings = options.maxFindings ?? 200;
   return {
     kind: "local",
-    // The seam is async (an aborted signal must reject, not throw); the work itself is sync.
-    // deno-lint-ignore require-await
     async review(request: AgentRequest, { signal, emit }: AgentContext): Promise<void> {
       signal.throwIfAborted();
       const sections = splitDiff(request.diff);
@@ -823,10 +823,11 @@ export function createLocalAgent(options: LocalAgentOptions = {}): ReviewAgent {
         emit({ type: "finding", finding });
       };
 
-      files.forEach((section, i) => {
+      let scanned = 0;
+      for (const [i, section] of files.entries()) {
         signal.throwIfAborted();
         const lines = added[i];
-        if (lines.length === 0) return;
+        if (lines.length === 0) continue;
         const file: LocalFile = {
           path: section.path,
           language: languageOf(section.path),
@@ -857,6 +858,12 @@ export function createLocalAgent(options: LocalAgentOptions = {}): ReviewAgent {
           r.languages.includes(file.language) && !(r.skipInScripts && file.script)
         );
         for (const { line, text: full } of lines) {
+          // Yield now and then: lease renewals, HTTP answers and an abort must not wait for a
+          // large diff.
+          if (++scanned % 1_000 === 0) {
+            await new Promise((resolve) => setTimeout(resolve, 0));
+            signal.throwIfAborted();
+          }
           if (full.length > MAX_LINE_CHARS) longLines++;
           const text = full.length > MAX_LINE_CHARS ? full.slice(0, MAX_LINE_CHARS) : full;
           if (text.trim() === "") continue;
@@ -876,7 +883,7 @@ export function createLocalAgent(options: LocalAgentOptions = {}): ReviewAgent {
             });
           }
         }
-      });
+      }
 
       const total = bySeverity.critical + bySeverity.warning + bySeverity.info;
       const rules = [...byRule].map(([rule, n]) => `${rule} ${n}`).join(", ");
