@@ -111,3 +111,39 @@ export async function supersedeOthers(
   }
   return mergeChanges(...changes);
 }
+
+/**
+ * Stops every unfinished review of a closed pull request: pending and queued ones end at once
+ * (`pr_closed`), freeing their slots; running ones are asked to stop and their attempts end them.
+ * Returns what changed and how many reviews it stopped.
+ *
+ * @example
+ * ```ts
+ * const { changes, stopped } = await cancelPullRequest(ctx, "octo/app", 12, "pull request closed");
+ * ```
+ */
+export async function cancelPullRequest(
+  ctx: TxnContext,
+  repo: string,
+  pullNumber: number,
+  message: string,
+): Promise<{ changes: Changes; stopped: number }> {
+  const entries = await Array.fromAsync(
+    ctx.kv.list<string>(
+      { prefix: keys.prActiveOf(repo, pullNumber) },
+      { limit: MAX_PULL_REVIEWS_READ },
+    ),
+  );
+  const changes: Changes[] = [];
+  for (const { value: id } of entries) {
+    const request = { reason: "pr_closed" as const, message, at: ctx.now };
+    const t = await transition(
+      ctx,
+      id,
+      "closePullRequest",
+      (review, txn) => requestStopIn(txn, review, request, ctx.now),
+    );
+    if (t) changes.push(t.changes);
+  }
+  return { changes: mergeChanges(...changes), stopped: changes.length };
+}

@@ -53,6 +53,7 @@ export const TerminalReasonSchema = z.enum([
   "completed",
   "superseded",
   "cancelled",
+  "pr_closed",
   "agent_error",
   "github_error",
   "timeout",
@@ -74,7 +75,7 @@ export type Lease = z.infer<typeof LeaseSchema>;
 
 /** A request to stop a running review, written by cancel or supersede; its holder ends it. */
 export const CancelRequestSchema = z.object({
-  reason: z.enum(["cancelled", "superseded"]),
+  reason: z.enum(["cancelled", "superseded", "pr_closed"]),
   message: z.string(),
   at: z.number(),
 });

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { cancelReview } from "../kv/cancel.ts";
+import { cancelPullRequest, cancelReview } from "../kv/cancel.ts";
 import { createReview, type SupersedeMode } from "../kv/ingest.ts";
 import {
   getFindings,
@@ -88,6 +88,30 @@ export async function readReviewEvents(
   const review = await getReview(deps.kv, id);
   if (!review) return null;
   return { reviewId: id, status: review.status, events: await getReviewEvents(deps.kv, id) };
+}
+
+/**
+ * Stops the unfinished reviews of a closed pull request (its running ones close their agent
+ * sessions first); returns how many it stopped.
+ *
+ * @example
+ * ```ts
+ * await closePullRequest(deps, "octo/app", 12); // 2
+ * ```
+ */
+export async function closePullRequest(
+  deps: ReviewDeps,
+  repo: string,
+  pullNumber: number,
+): Promise<number> {
+  const { changes, stopped } = await cancelPullRequest(
+    txnContext(deps),
+    repo,
+    pullNumber,
+    "the pull request was closed",
+  );
+  deps.apply(changes);
+  return stopped;
 }
 
 /** Result of {@link cancel}. */

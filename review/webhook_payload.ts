@@ -40,11 +40,19 @@ export const PullRequestPayloadSchema = z.object({
 /** A validated `pull_request` payload. */
 export type PullRequestPayload = z.infer<typeof PullRequestPayloadSchema>;
 
+/** The part of a `pull_request.closed` payload that names the pull request. */
+const ClosedPayloadSchema = z.object({
+  number: z.number().int().positive().max(2 ** 31),
+  repository: z.object({ full_name: z.string().max(200).regex(/^[^/\s]+\/[^/\s]+$/) }),
+});
+
 /** What to do with a webhook delivery. */
 export type WebhookDecision =
   | { kind: "ignore"; reason: string }
   | { kind: "invalid"; message: string }
-  | { kind: "review"; payload: PullRequestPayload };
+  | { kind: "review"; payload: PullRequestPayload }
+  /** A closed (or merged) pull request: its unfinished reviews stop. */
+  | { kind: "close"; repo: string; pullNumber: number };
 
 /**
  * Decides whether a delivery starts a review. Only a triggering `pull_request` payload is
@@ -59,6 +67,17 @@ export function classifyWebhook(event: string, body: unknown): WebhookDecision {
   if (event !== "pull_request") return { kind: "ignore", reason: `event ${event} is not reviewed` };
   const action = (body as { action?: unknown } | null)?.action;
   if (typeof action !== "string") return { kind: "invalid", message: "payload has no action" };
+  if (action === "closed") {
+    const closed = ClosedPayloadSchema.safeParse(body);
+    if (!closed.success) {
+      return { kind: "invalid", message: `invalid pull_request payload: ${closed.error.message}` };
+    }
+    return {
+      kind: "close",
+      repo: closed.data.repository.full_name,
+      pullNumber: closed.data.number,
+    };
+  }
   if (!(TRIGGER_ACTIONS as readonly string[]).includes(action)) {
     return { kind: "ignore", reason: `action ${action} is not reviewed` };
   }

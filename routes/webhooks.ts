@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import type { ReviewDeps } from "../review/deps.ts";
-import { submitReview } from "../review/service.ts";
+import { closePullRequest, submitReview } from "../review/service.ts";
 import { classifyWebhook, reviewFromPayload } from "../review/webhook_payload.ts";
 import { createBodyBudget, readBody, releaseBody } from "./body_budget.ts";
 import { SIGNATURE_PATTERN, verifySignature } from "./signature.ts";
@@ -66,6 +66,11 @@ export function webhookRoutes(deps: ReviewDeps): Hono {
     const decision = classifyWebhook(event, body);
     if (decision.kind === "ignore") return c.json({ status: "ignored", reason: decision.reason });
     if (decision.kind === "invalid") return c.json({ error: decision.message }, 400);
+    if (decision.kind === "close") {
+      // Idempotent: a redelivery finds nothing left to stop.
+      const stopped = await closePullRequest(deps, decision.repo, decision.pullNumber);
+      return c.json({ status: "closed", stopped });
+    }
     const deliveryId = c.req.header("x-github-delivery")?.slice(0, 200) || undefined;
     const record = reviewFromPayload(decision.payload, {
       id: crypto.randomUUID(),

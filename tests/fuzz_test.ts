@@ -222,7 +222,7 @@ function signedAnswers(event: string, raw: string): number[] {
     return [400];
   }
   const decision = classifyWebhook(event, body);
-  if (decision.kind === "ignore") return [200];
+  if (decision.kind === "ignore" || decision.kind === "close") return [200];
   if (decision.kind === "invalid") return [400];
   // A review, unless the route bounds what the schema lets through.
   return [202, 400];
@@ -885,7 +885,7 @@ Deno.test("diffs: file lists and cuts never throw; a cut is a line-aligned prefi
 // ---------------------------------------------------------------------------------------------
 // Webhook classification
 
-Deno.test("webhook classification: any JSON value is ignored, invalid or a review, never a throw", async () => {
+Deno.test("webhook classification: any JSON value is ignored, invalid, a review or a close, never a throw", async () => {
   const event = fc.oneof(fc.constant("pull_request"), fc.string({ maxLength: 20 }));
   const body = fc.oneof(
     fc.anything(),
@@ -900,8 +900,13 @@ Deno.test("webhook classification: any JSON value is ignored, invalid or a revie
     9,
     fc.property(event, body, (e, b) => {
       const decision = classifyWebhook(e, b);
-      assert.ok(["ignore", "invalid", "review"].includes(decision.kind), decision.kind);
+      assert.ok(["ignore", "invalid", "review", "close"].includes(decision.kind), decision.kind);
       if (e !== "pull_request") assert.equal(decision.kind, "ignore");
+      if (decision.kind === "close") {
+        assert.equal((b as { action: string }).action, "closed");
+        assert.ok(Number.isInteger(decision.pullNumber) && decision.pullNumber > 0);
+        assert.match(decision.repo, /^[^/\s]+\/[^/\s]+$/);
+      }
       if (decision.kind === "review") {
         const pr = decision.payload.pull_request;
         assert.ok((TRIGGER_ACTIONS as readonly string[]).includes(decision.payload.action));
