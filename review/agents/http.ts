@@ -55,6 +55,8 @@ export interface OpenStreamOptions {
   ctx: AgentContext;
   /** Longest silence before a retryable failure. */
   idleTimeoutMs: number;
+  /** Who is talking, in failure messages: `agent` by default (`openai connection failed: …`). */
+  label?: string;
   /** Called with the response before reading; `"stop"` ends the session without reading more. */
   onResponse(response: Response): Promise<"stop" | void> | "stop" | void;
   /** Builds the parser; `fail` stops the stream with that error. */
@@ -80,6 +82,7 @@ const retryable = (message: string, cause?: unknown) =>
  */
 export async function openStream(options: OpenStreamOptions): Promise<void> {
   const { ctx } = options;
+  const label = options.label ?? "agent";
   ctx.signal.throwIfAborted();
   const controller = new AbortController();
   // Our own aborts carry the error to throw; the session's abort carries its own reason.
@@ -94,7 +97,7 @@ export async function openStream(options: OpenStreamOptions): Promise<void> {
   const touch = () => {
     clearTimeout(idle);
     idle = setTimeout(() => {
-      abortWith(retryable(`agent idle timeout: no data for ${options.idleTimeoutMs} ms`));
+      abortWith(retryable(`${label} idle timeout: no data for ${options.idleTimeoutMs} ms`));
     }, options.idleTimeoutMs);
   };
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -104,7 +107,7 @@ export async function openStream(options: OpenStreamOptions): Promise<void> {
     try {
       response = await ctx.fetch(options.url, { ...options.init, signal: controller.signal });
     } catch (error) {
-      throw failure ?? retryable(`agent connection failed: ${(error as Error).message}`, error);
+      throw failure ?? retryable(`${label} connection failed: ${(error as Error).message}`, error);
     }
     if ((await options.onResponse(response)) === "stop") {
       await response.body?.cancel().catch(() => {});
@@ -114,7 +117,7 @@ export async function openStream(options: OpenStreamOptions): Promise<void> {
     if (!type.toLowerCase().includes("text/event-stream") || !response.body) {
       await response.body?.cancel().catch(() => {});
       throw new ReviewError(
-        `agent answered ${type || "no content type"} instead of text/event-stream`,
+        `${label} answered ${type || "no content type"} instead of text/event-stream`,
         { retryable: false, reason: "agent_error" },
       );
     }
@@ -126,7 +129,7 @@ export async function openStream(options: OpenStreamOptions): Promise<void> {
       try {
         chunk = await reader.read();
       } catch (error) {
-        throw failure ?? retryable(`agent stream broke: ${(error as Error).message}`, error);
+        throw failure ?? retryable(`${label} stream broke: ${(error as Error).message}`, error);
       }
       if (chunk.done) {
         parser.feed(decoder.decode());

@@ -9,7 +9,7 @@
 import { createParser } from "eventsource-parser";
 import { retryAfterMs, ReviewError } from "../errors.ts";
 import type { AgentContext, AgentEvent, AgentRequest, ReviewAgent } from "./agent.ts";
-import { bodyPrefix } from "./http.ts";
+import { bodyPrefix, openStream } from "./http.ts";
 import {
   type AssembledLine,
   createLineAssembler,
@@ -49,15 +49,6 @@ export interface OpenAiAgentOptions {
 
 type ErrorEvent = Extract<AgentEvent, { type: "error" }>;
 
-/** Ends one part's stream with an error event (a thrown value, so aborts unwind the same way). */
-class PartFailed extends Error {
-  constructor(readonly event: ErrorEvent) {
-    super(event.message);
-  }
-}
-
-const failure = (message: string, retryable: boolean, extra: Partial<ErrorEvent> = {}) =>
-  new PartFailed({ type: "error", message, retryable, ...extra });
 const encoder = new TextEncoder();
 
 /**
@@ -151,30 +142,13 @@ async function streamPart(
   const { signal, emit } = ctx;
   const maxEventBytes = options.maxEventBytes ?? 256 * 1024;
   const token = authToken ?? options.token;
-  const controller = new AbortController();
-  // Our own aborts carry the failure to report; an external abort carries the caller's reason.
-  let stopped: unknown;
-  const abortWith = (reason: unknown) => {
-    stopped ??= reason;
-    controller.abort(reason);
-  };
-  const onExternal = () => abortWith(signal.reason);
-  signal.addEventListener("abort", onExternal, { once: true });
-  let idle: ReturnType<typeof setTimeout> | undefined;
-  const touch = () => {
-    clearTimeout(idle);
-    idle = setTimeout(() => {
-      abortWith(failure(`openai idle timeout: no data for ${options.idleTimeoutMs} ms`, true));
-    }, options.idleTimeoutMs);
-  };
+  const lines = createLineAssembler(MAX_LINE_CHARS);
   let usage: { model: string; tokensIn: number; tokensOut: number } | undefined;
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let refused: ErrorEvent | undefined;
   try {
-    if (signal.aborted) throw signal.reason;
-    touch();
-    let response: Response;
-    try {
-      response = await ctx.fetch(`${options.baseUrl.replace(/\/+$/, "")}/chat/completions`, {
+    await openStream({
+      url: `${options.baseUrl.replace(/\/+$/, "")}/chat/completions`,
+      init: {
         method: "POST",
         headers: {
           ...(token ? { authorization: `Bearer ${token}` } : {}),
@@ -188,103 +162,99 @@ async function streamPart(
           messages,
           ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
         }),
-        signal: controller.signal,
-      });
-    } catch (error) {
-      throw stopped ?? failure(`openai connection failed: ${(error as Error).message}`, true);
-    }
-    if (!response.ok) throw await httpFailure(response);
-    if (stopped) throw stopped;
-    const type = response.headers.get("content-type") ?? "";
-    if (!type.toLowerCase().includes("text/event-stream") || !response.body) {
-      await response.body?.cancel().catch(() => {});
-      throw failure(
-        `openai answered ${type || "no content type"} instead of text/event-stream`,
-        false,
-      );
-    }
-
-    const lines = createLineAssembler(MAX_LINE_CHARS);
-    let done = false;
-    let streamFailure: PartFailed | undefined;
-    const parser = createParser({
-      // Bounds the parser's own buffering too: an endless line never reaches onEvent.
-      maxBufferSize: maxEventBytes + 64 * 1024,
-      onError(error) {
-        if (error.type === "max-buffer-size-exceeded") {
-          streamFailure ??= failure(`openai stream event exceeds ${maxEventBytes} bytes`, false);
-        }
       },
-      onEvent(event) {
-        // The rest of a read after an abort is not reported: the caller has moved on.
-        if (done || streamFailure || controller.signal.aborted) return;
-        // Characters first: encoding every small chunk to count its bytes would cost throughput.
-        if (
-          event.data.length * 3 > maxEventBytes &&
-          encoder.encode(event.data).byteLength > maxEventBytes
-        ) {
-          streamFailure = failure(`openai stream event exceeds ${maxEventBytes} bytes`, false);
-          return;
-        }
-        const chunk = parseCompletionChunk(event.data);
-        if (chunk.type === "done") done = true;
-        else if (chunk.type === "invalid") emit({ type: "skipped", reason: chunk.reason });
-        else if (chunk.type === "error") {
-          streamFailure = failure(`openai stream error: ${chunk.message}`, chunk.retryable, {
-            ...(chunk.rateLimited ? { rateLimited: true } : {}),
+      ctx,
+      idleTimeoutMs: options.idleTimeoutMs,
+      label: "openai",
+      async onResponse(response) {
+        if (response.ok) return;
+        refused = await httpFailure(response);
+        return "stop";
+      },
+      createParser(fail) {
+        let done = false;
+        let failed = false;
+        const stop = (message: string, retryable: boolean, rateLimited?: boolean) => {
+          failed = true;
+          fail(new ReviewError(message, { retryable, reason: "agent_error", rateLimited }));
+        };
+        const parser = createParser({
+          // Bounds the parser's own buffering too: an endless line never reaches onEvent.
+          maxBufferSize: maxEventBytes + 64 * 1024,
+          onError(error) {
+            if (error.type === "max-buffer-size-exceeded" && !failed) {
+              stop(`openai stream event exceeds ${maxEventBytes} bytes`, false);
+            }
+          },
+          onEvent(event) {
+            // The rest of a read after an abort is not reported: the caller has moved on.
+            if (done || failed || signal.aborted) return;
+            // Characters first: encoding every small chunk to count its bytes would cost throughput.
+            if (
+              event.data.length * 3 > maxEventBytes &&
+              encoder.encode(event.data).byteLength > maxEventBytes
+            ) {
+              stop(`openai stream event exceeds ${maxEventBytes} bytes`, false);
+              return;
+            }
+            const chunk = parseCompletionChunk(event.data);
+            if (chunk.type === "done") done = true;
+            else if (chunk.type === "invalid") emit({ type: "skipped", reason: chunk.reason });
+            else if (chunk.type === "error") {
+              stop(`openai stream error: ${chunk.message}`, chunk.retryable, chunk.rateLimited);
+            } else {
+              // Servers that report usage on every chunk report running totals: keep the last.
+              if (chunk.usage) usage = { model: chunk.model ?? model, ...chunk.usage };
+              for (const line of chunk.content ? lines.push(chunk.content) : []) {
+                if (!failed && !signal.aborted) onLine(line);
+              }
+              if (chunk.finishReason && chunk.finishReason !== "stop") {
+                ctx.log("openai answer ended early", { finishReason: chunk.finishReason, model });
+              }
+            }
+          },
+        });
+        return { feed: (text) => parser.feed(text), finished: () => done };
+      },
+      onEnd(finished) {
+        if (!finished) {
+          throw new ReviewError("openai stream ended without [DONE]", {
+            retryable: true,
+            reason: "agent_error",
           });
-        } else {
-          // Servers that report usage on every chunk report running totals: keep the last.
-          if (chunk.usage) usage = { model: chunk.model ?? model, ...chunk.usage };
-          for (const line of chunk.content ? lines.push(chunk.content) : []) {
-            if (!controller.signal.aborted) onLine(line);
-          }
-          if (chunk.finishReason && chunk.finishReason !== "stop") {
-            ctx.log("openai answer ended early", { finishReason: chunk.finishReason, model });
-          }
         }
+        for (const line of lines.end()) onLine(line);
       },
     });
-    reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    while (!done && !streamFailure) {
-      let read: ReadableStreamReadResult<Uint8Array>;
-      try {
-        read = await reader.read();
-      } catch (error) {
-        throw stopped ?? failure(`openai stream broke: ${(error as Error).message}`, true);
-      }
-      if (read.done) {
-        parser.feed(decoder.decode());
-        break;
-      }
-      touch();
-      parser.feed(decoder.decode(read.value, { stream: true }));
-    }
-    if (stopped) throw stopped;
-    if (streamFailure) throw streamFailure;
-    if (!done) throw failure("openai stream ended without [DONE]", true);
-    for (const line of lines.end()) onLine(line);
-    return undefined;
+    return refused;
   } catch (error) {
-    const reason = stopped ?? error;
-    if (reason instanceof PartFailed) return reason.event;
-    throw reason;
+    if (error instanceof ReviewError && !signal.aborted) return errorEvent(error);
+    throw error;
   } finally {
-    clearTimeout(idle);
-    signal.removeEventListener("abort", onExternal);
-    await reader?.cancel().catch(() => {});
     // Tokens spent count even when the part failed after the server reported them.
     if (usage && !signal.aborted) emit({ type: "usage", ...usage });
   }
 }
 
+/** The error event that reports a failed part. */
+function errorEvent(error: ReviewError): ErrorEvent {
+  return {
+    type: "error",
+    message: error.message,
+    retryable: error.retryable,
+    ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+    ...(error.rateLimited ? { rateLimited: true } : {}),
+  };
+}
+
 /** A non-2xx answer: 429 is a rate limit, 408 and 5xx retryable, other statuses final. */
-async function httpFailure(response: Response): Promise<PartFailed> {
+async function httpFailure(response: Response): Promise<ErrorEvent> {
   const message = `openai answered ${response.status}: ${await bodyPrefix(response, 300)}`;
   const after = retryAfterMs(response.headers.get("retry-after"), Date.now());
   const wait = after === undefined ? {} : { retryAfterMs: after };
-  if (response.status === 429) return failure(message, true, { ...wait, rateLimited: true });
-  if (response.status >= 500 || response.status === 408) return failure(message, true, wait);
-  return failure(message, false);
+  if (response.status === 429) {
+    return { type: "error", message, retryable: true, ...wait, rateLimited: true };
+  }
+  const retryable = response.status >= 500 || response.status === 408;
+  return { type: "error", message, retryable, ...(retryable ? wait : {}) };
 }
