@@ -22,6 +22,7 @@ import {
   submitReview,
 } from "../review/service.ts";
 import { requireBearer } from "./auth.ts";
+import { readJson } from "./json_body.ts";
 
 const MAX_API_BODY_BYTES = 1024 * 1024;
 
@@ -35,40 +36,6 @@ const ListQuerySchema = z.object({
 
 const CancelBodySchema = z.object({ reason: z.string().max(1000).optional() });
 const OwnerParamsSchema = z.object({ type: z.enum(["org", "user"]), id: z.string().max(64) });
-
-/** Nesting a body may have: the schemas go four levels deep; deeper input is refused. */
-const MAX_JSON_DEPTH = 32;
-
-/** How deeply `value` nests (iterative: a hostile body must not exhaust the stack). */
-function depthOf(value: unknown): number {
-  let deepest = 0;
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length) {
-    const [v, depth] = stack.pop()!;
-    if (v === null || typeof v !== "object") continue;
-    deepest = Math.max(deepest, depth);
-    if (deepest > MAX_JSON_DEPTH) return deepest;
-    for (const child of Object.values(v)) stack.push([child, depth + 1]);
-  }
-  return deepest;
-}
-
-async function readJson(
-  req: Request,
-): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
-  const text = await req.text();
-  if (text.trim() === "") return { ok: true, value: {} };
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, error: "body is not valid JSON" };
-  }
-  if (depthOf(value) > MAX_JSON_DEPTH) {
-    return { ok: false, error: `body nests deeper than ${MAX_JSON_DEPTH} levels` };
-  }
-  return { ok: true, value };
-}
 
 /**
  * The internal API routes.

@@ -9,8 +9,13 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { AgentCallbackSchema, applyAgentCallback } from "../review/agent_callback.ts";
-import { CALLBACK_TOKEN_HEADER, verifyCallbackToken } from "../review/callback_token.ts";
+import {
+  CALLBACK_TOKEN_HEADER,
+  callbackSecret,
+  verifyCallbackToken,
+} from "../review/callback_token.ts";
 import type { ReviewDeps } from "../review/deps.ts";
+import { readJson } from "./json_body.ts";
 
 const MAX_CALLBACK_BYTES = 256 * 1024;
 
@@ -29,7 +34,7 @@ export function callbackRoutes(deps: ReviewDeps): Hono {
     onError: (c) => c.json({ error: "body larger than 256 KiB" }, 413),
   });
   app.post("/callbacks/reviews/:id", limit, async (c) => {
-    const secret = deps.config.CALLBACK_SECRET ?? deps.config.BACKEND_AUTH_TOKEN;
+    const secret = callbackSecret(deps.config);
     if (!secret) {
       return c.json({ error: "callbacks are disabled: CALLBACK_SECRET is not set" }, 503);
     }
@@ -42,13 +47,9 @@ export function callbackRoutes(deps: ReviewDeps): Hono {
       deps.log("warn", "agent callback refused: missing or wrong token", { reviewId: id });
       return c.json({ error: `missing or wrong ${CALLBACK_TOKEN_HEADER}` }, 401);
     }
-    let json: unknown;
-    try {
-      json = await c.req.json();
-    } catch {
-      return c.json({ error: "body is not valid JSON" }, 400);
-    }
-    const parsed = AgentCallbackSchema.safeParse(json);
+    const json = await readJson(c.req.raw);
+    if (!json.ok) return c.json({ error: json.error }, 400);
+    const parsed = AgentCallbackSchema.safeParse(json.value);
     if (!parsed.success) return c.json({ error: parsed.error.message }, 400);
     const result = await applyAgentCallback(deps, id, leaseToken, parsed.data);
     return c.json({ ok: true, applied: result === "applied" });
