@@ -55,26 +55,31 @@ export function refill(state: AgentRateState | null, now: number, ratePerMinute:
   return Math.min(ratePerMinute, state.tokens + (elapsed * ratePerMinute) / 60_000);
 }
 
-/** The first slot whose holder no longer holds its lease, with the entries that prove it. */
+/** Session slots `from` … `from + count − 1`, each with its holder's record when it has one. */
+async function readSlots(kv: Deno.Kv, from: number, count: number) {
+  const slots = await getManyBatched<AgentSessionSlot>(
+    kv,
+    Array.from({ length: count }, (_, i) => keys.agentSession(from + i)),
+  );
+  const held = slots.filter((s) => s.value);
+  const holders = await getManyBatched<ReviewRecord>(
+    kv,
+    held.map((s) => keys.review(s.value!.reviewId)),
+  );
+  return slots.map((entry, i) => {
+    const holder = entry.value ? holders[held.indexOf(entry)] : undefined;
+    // A slot is taken while its holder's attempt still holds the review's lease.
+    const taken = holder !== undefined && holdsLease(holder.value, entry.value!.leaseToken);
+    return { slot: from + i, entry, holder, taken };
+  });
+}
+
+/** The first slot this review may take (free, or its own), with the entries that prove it. */
 async function freeSlot(kv: Deno.Kv, limit: number, reviewId: string) {
   for (let from = 0; from < limit; from += 10) {
-    const slotKeys = Array.from(
-      { length: Math.min(10, limit - from) },
-      (_, i) => keys.agentSession(from + i),
-    );
-    const slots = await getManyBatched<AgentSessionSlot>(kv, slotKeys);
-    const held = slots.filter((s) => s.value && s.value.reviewId !== reviewId);
-    const holders = await getManyBatched<ReviewRecord>(
-      kv,
-      held.map((s) => keys.review(s.value!.reviewId)),
-    );
-    for (const [i, slot] of slots.entries()) {
-      if (!slot.value || slot.value.reviewId === reviewId) return { slot: from + i, entry: slot };
-      const holder = holders[held.indexOf(slot)];
-      if (!holdsLease(holder.value, slot.value.leaseToken)) {
-        return { slot: from + i, entry: slot, holder };
-      }
-    }
+    const slots = await readSlots(kv, from, Math.min(10, limit - from));
+    const free = slots.find((s) => !s.taken || s.entry.value?.reviewId === reviewId);
+    if (free) return free;
   }
   return null;
 }
@@ -123,7 +128,9 @@ export function acquireAgentSession(
         return { ok: false as const, why: "concurrency" as const, waitMs };
       }
       // The holder's record is checked too: the slot is free only while it stays that way.
-      op.check(free.entry, ...(free.holder ? [free.holder] : []));
+      // (Our own record, checked above, is not checked twice.)
+      const other = free.holder && free.entry.value?.reviewId !== reviewId;
+      op.check(free.entry, ...(other ? [free.holder!] : []));
       op.set(free.entry.key, { reviewId, leaseToken, at: now } satisfies AgentSessionSlot);
       slot = free.slot;
     }
@@ -141,14 +148,5 @@ export function acquireAgentSession(
  * ```
  */
 export async function openAgentSessions(kv: Deno.Kv, limit: number): Promise<number> {
-  const slots = await getManyBatched<AgentSessionSlot>(
-    kv,
-    Array.from({ length: limit }, (_, i) => keys.agentSession(i)),
-  );
-  const held = slots.filter((s) => s.value);
-  const holders = await getManyBatched<ReviewRecord>(
-    kv,
-    held.map((s) => keys.review(s.value!.reviewId)),
-  );
-  return held.filter((s, i) => holdsLease(holders[i].value, s.value!.leaseToken)).length;
+  return (await readSlots(kv, 0, limit)).filter((s) => s.taken).length;
 }
