@@ -2,17 +2,11 @@ import assert from "node:assert/strict";
 import { acquireAgentSession, openAgentSessions, refill } from "./agent_limits.ts";
 import { keys } from "./keys.ts";
 import type { ReviewRecord } from "./records.ts";
-import { pendingReview } from "./testing.ts";
+import { runningReview } from "./testing.ts";
 
 /** A review running under `leaseToken`. */
 async function running(kv: Deno.Kv, id: string, leaseToken: string): Promise<void> {
-  const review: ReviewRecord = {
-    ...pendingReview({ id }),
-    status: "running",
-    attempts: 1,
-    lease: { token: leaseToken, instance: "i", expiresAt: Date.now() + 60_000 },
-  };
-  await kv.set(keys.review(id), review);
+  await kv.set(keys.review(id), runningReview({ id }, leaseToken));
 }
 
 Deno.test("refill: a full bucket at first, then rate per minute up to its capacity", () => {

@@ -30,3 +30,24 @@ export function pendingReview(
     ...over,
   };
 }
+
+/**
+ * A review running under the attempt lease `leaseToken` (expiring in a minute), built on
+ * {@link pendingReview}.
+ *
+ * @example
+ * ```ts
+ * await kv.set(["reviews", "r1"], runningReview({ id: "r1" }, "lease-1"));
+ * ```
+ */
+export function runningReview(
+  over: Partial<ReviewRecord> & Pick<ReviewRecord, "id">,
+  leaseToken: string,
+): ReviewRecord {
+  return pendingReview({
+    status: "running",
+    attempts: 1,
+    lease: { token: leaseToken, instance: "i", expiresAt: Date.now() + 60_000 },
+    ...over,
+  });
+}

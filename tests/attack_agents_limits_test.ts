@@ -4,28 +4,15 @@
  * instances on one KV, a deferral racing a cancel, and an agent 429 after limit waits.
  */
 import assert from "node:assert/strict";
+import { runningReview } from "../kv/testing.ts";
 import { acquireAgentSession, openAgentSessions } from "../kv/agent_limits.ts";
 import type { ReviewRecord } from "../kv/records.ts";
 import { sseResponse } from "./fakes/agent.ts";
 import { pullRequestPayload, startHarness, waitFor, withHarness } from "./harness.ts";
 
 /** A running review held by `leaseToken` (only what the limits read). */
-function running(id: string, leaseToken: string): ReviewRecord {
-  return {
-    id,
-    source: "api",
-    owner: { type: "org", id: id },
-    repo: "o/r",
-    pullNumber: 1,
-    status: "running",
-    attempts: 1,
-    handBacks: 0,
-    createdAt: 0,
-    findingCount: 0,
-    skippedEvents: 0,
-    lease: { token: leaseToken, instance: "i", expiresAt: Date.now() + 60_000 },
-  } as ReviewRecord;
-}
+const running = (id: string, leaseToken: string): ReviewRecord =>
+  runningReview({ id, owner: { type: "org", id } }, leaseToken);
 
 async function twoHandles() {
   const dir = await Deno.makeTempDir({ prefix: "attack-limits-" });

@@ -4,6 +4,7 @@
  * progress writes racing the final commit.
  */
 import assert from "node:assert/strict";
+import { runningReview } from "../kv/testing.ts";
 import { recordProgress } from "../kv/progress.ts";
 import type { ReviewRecord } from "../kv/records.ts";
 import { kvValueBytes } from "../kv/size.ts";
@@ -120,21 +121,7 @@ Deno.test("attack progress (withstood): progress writes racing the final commit 
     for (let round = 0; round < 20; round++) {
       const id = `r${round}`;
       const lease = `L${round}`;
-      const record = {
-        id,
-        source: "api",
-        owner: { type: "org", id: "1" },
-        repo: "o/r",
-        pullNumber: 1,
-        status: "running",
-        attempts: 1,
-        handBacks: 0,
-        createdAt: 0,
-        findingCount: 0,
-        skippedEvents: 0,
-        rev: 1,
-        lease: { token: lease, instance: "i", expiresAt: Date.now() + 60_000 },
-      } as ReviewRecord;
+      const record = runningReview({ id, owner: { type: "org", id: "1" }, rev: 1 }, lease);
       await kv.set(["reviews", id], record);
       const finish = (async () => {
         const entry = await kv.get<ReviewRecord>(["reviews", id]);
