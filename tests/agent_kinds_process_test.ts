@@ -4,13 +4,12 @@
  * `local` needs no agent at all (no `AGENT_URL`).
  */
 import assert from "node:assert/strict";
-import { sign } from "@octokit/webhooks-methods";
 import { reviewScript, startFakeAgent } from "./fakes/agent.ts";
 import { EVAL_AND_KEY_DIFF, startFakeGitHub } from "./fakes/github.ts";
 import { kiloScript, startFakeKilo } from "./fakes/kilo.ts";
 import { completionStream, startFakeOpenAi } from "./fakes/openai.ts";
 import { BACKEND_TOKEN, pullRequestPayload, sha, waitFor, WEBHOOK_SECRET } from "./harness.ts";
-import { spawnService } from "./process.ts";
+import { getJson, postWebhook, spawnService } from "./process.ts";
 
 const DIFF = EVAL_AND_KEY_DIFF;
 
@@ -44,23 +43,13 @@ async function reviewThroughProcess(
     ...env,
   }, { viaTask: true });
   try {
-    const payload = JSON.stringify(pullRequestPayload({ ownerId: 7, number: 3, headSha: sha(3) }));
-    const res = await fetch(`${service.url}/webhooks/github`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "x-github-event": "pull_request",
-        "x-github-delivery": crypto.randomUUID(),
-        "x-hub-signature-256": await sign(WEBHOOK_SECRET, payload),
-      },
-      body: payload,
-    });
+    const res = await postWebhook(
+      service.url,
+      pullRequestPayload({ ownerId: 7, number: 3, headSha: sha(3) }),
+    );
     assert.equal(res.status, 202);
-    const { reviewId } = await res.json();
     const review = await waitFor(`review ${expected}`, async () => {
-      const r = await fetch(`${service.url}/reviews/${reviewId}`, {
-        headers: { authorization: `Bearer ${BACKEND_TOKEN}` },
-      }).then((r) => r.json());
+      const r = await getJson(service.url, `/reviews/${res.body.reviewId}`);
       if (["failed", "cancelled"].includes(r.status) && r.status !== expected) {
         throw new Error(`review ended ${r.status}: ${r.errorMessage}`);
       }

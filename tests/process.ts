@@ -3,6 +3,9 @@
  * for tests across processes. Its JSON log lines are kept for assertions.
  */
 
+import { sign } from "@octokit/webhooks-methods";
+import { BACKEND_TOKEN, WEBHOOK_SECRET } from "./harness.ts";
+
 const ROOT = new URL("..", import.meta.url).pathname;
 const START_ARGS = [
   "run",
@@ -102,4 +105,31 @@ export async function spawnService(
       return await exited;
     },
   };
+}
+
+/** Sends a signed `pull_request` webhook with `payload` to a service at `url`. */
+export async function postWebhook(
+  url: string,
+  payload: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const body = JSON.stringify(payload);
+  const res = await fetch(`${url}/webhooks/github`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-github-event": "pull_request",
+      "x-github-delivery": crypto.randomUUID(),
+      "x-hub-signature-256": await sign(WEBHOOK_SECRET, body),
+    },
+    body,
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/** `GET {url}{path}` on the internal API, with the test bearer token. */
+export async function getJson(url: string, path: string) {
+  const res = await fetch(`${url}${path}`, {
+    headers: { authorization: `Bearer ${BACKEND_TOKEN}` },
+  });
+  return await res.json();
 }

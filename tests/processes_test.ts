@@ -4,7 +4,6 @@
  * SIGINT-ed process hands its reviews back within seconds. Run with both transports.
  */
 import assert from "node:assert/strict";
-import { sign } from "@octokit/webhooks-methods";
 import { type AgentScript, sseResponse, startFakeAgent } from "./fakes/agent.ts";
 import { startFakeGitHub } from "./fakes/github.ts";
 import {
@@ -15,7 +14,7 @@ import {
   waitFor,
   WEBHOOK_SECRET,
 } from "./harness.ts";
-import { type ServiceProcess, spawnService } from "./process.ts";
+import { getJson, postWebhook, type ServiceProcess, spawnService } from "./process.ts";
 
 /** Holds each session `holdMs` (with heartbeats), then one finding and `done`. */
 function slowReview(holdMs: number): AgentScript {
@@ -87,27 +86,9 @@ async function sendPull(
 ): Promise<string> {
   github.setPull({ owner: `owner${ownerId}`, repo: "service", number, headSha });
   const action = headSha === sha(number) ? "opened" : "synchronize";
-  const body = JSON.stringify(pullRequestPayload({ action, ownerId, number, headSha }));
-  const res = await fetch(`${url}/webhooks/github`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "x-github-event": "pull_request",
-      "x-github-delivery": crypto.randomUUID(),
-      "x-hub-signature-256": await sign(WEBHOOK_SECRET, body),
-    },
-    body,
-  });
-  const json = await res.json();
-  assert.equal(res.status, 202, JSON.stringify(json));
-  return json.reviewId;
-}
-
-async function getJson(url: string, path: string) {
-  const res = await fetch(`${url}${path}`, {
-    headers: { authorization: `Bearer ${BACKEND_TOKEN}` },
-  });
-  return await res.json();
+  const res = await postWebhook(url, pullRequestPayload({ action, ownerId, number, headSha }));
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  return res.body.reviewId as string;
 }
 
 async function allDone(url: string, ids: string[], timeoutMs: number) {
