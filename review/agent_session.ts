@@ -7,6 +7,7 @@
  */
 import type { AgentFinding } from "./agent_events.ts";
 import type { AgentEvent, AgentRequest, AgentUsage, ReviewAgent } from "./agents/agent.ts";
+import type { Usage } from "../kv/records.ts";
 import { truncateForKv } from "../kv/size.ts";
 import { ReviewError } from "./errors.ts";
 
@@ -71,7 +72,7 @@ export interface AgentSessionResult {
  * addUsage({ tokensIn: 1 }, { tokensIn: 2, model: "m" }); // { model: "m", tokensIn: 3, … }
  * ```
  */
-export function addUsage(total: AgentUsage | undefined, more: AgentUsage): AgentUsage {
+export function addUsage(total: AgentUsage | undefined, more: AgentUsage): Usage {
   // Whatever an agent reports, totals stay finite, bounded numbers and the model name short.
   const finite = (n: number | undefined, cap: number) =>
     typeof n === "number" && Number.isFinite(n) && n > 0 ? Math.min(n, cap) : 0;

@@ -85,9 +85,7 @@ export function trackProgress(
   };
   const run = () => {
     timer = undefined;
-    if (writing || lost) return;
-    writing = write().finally(() => {
-      writing = undefined;
+    void writeNow().then(() => {
       if (dirty || events.length) schedule();
     });
   };
@@ -137,17 +135,10 @@ export function trackProgress(
               event.finding.title,
           );
           break;
-        case "usage": {
-          const total = addUsage(usage, event);
-          usage = {
-            ...total,
-            tokensIn: total.tokensIn!,
-            tokensOut: total.tokensOut!,
-            cost: total.cost!,
-          };
+        case "usage":
+          usage = addUsage(usage, event);
           change({ usage });
           break;
-        }
         case "error":
           log("error", event.message);
           break;
