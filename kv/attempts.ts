@@ -8,7 +8,7 @@
 import { type Changes, emptyChanges } from "./changes.ts";
 import { retryTransaction } from "./commit.ts";
 import { keys } from "./keys.ts";
-import type { TxnContext } from "./owner_txn.ts";
+import type { OwnerTxn, TxnContext } from "./owner_txn.ts";
 import type { Finding, PullComment, ReviewRecord } from "./records.ts";
 import { kvValueBytes, MAX_RECORD_BYTES, RecordTooLargeError } from "./size.ts";
 import {
@@ -249,6 +249,26 @@ export function finishAttempt(
 }
 
 /**
+ * The shared shape of retry, hand-back and deferral: only the attempt holding the lease sends its
+ * review back, and a review whose stop was requested ends instead.
+ */
+function sendBack(
+  ctx: TxnContext,
+  reviewId: string,
+  leaseToken: string,
+  name: string,
+  plan: (review: ReviewRecord, txn: OwnerTxn) => ReviewRecord,
+): Promise<Transition | null> {
+  return transition(ctx, reviewId, name, (review, txn) => {
+    if (!holdsLease(review, leaseToken)) return null;
+    if (review.cancelRequested) {
+      return endIn(txn, review, stopOutcome(review.cancelRequested), ctx.now);
+    }
+    return plan(review, txn);
+  });
+}
+
+/**
  * Sends the review back through the queue after `delayMs`; it keeps its slot while it waits. A
  * review whose stop was requested ends instead.
  *
@@ -264,13 +284,13 @@ export function scheduleRetry(
   errorMessage: string,
   delayMs: number,
 ): Promise<Transition | null> {
-  return transition(ctx, reviewId, "scheduleRetry", (review, txn) => {
-    if (!holdsLease(review, leaseToken)) return null;
-    if (review.cancelRequested) {
-      return endIn(txn, review, stopOutcome(review.cancelRequested), ctx.now);
-    }
-    return txn.dispatch({ ...review, errorMessage }, review, delayMs);
-  });
+  return sendBack(
+    ctx,
+    reviewId,
+    leaseToken,
+    "scheduleRetry",
+    (review, txn) => txn.dispatch({ ...review, errorMessage }, review, delayMs),
+  );
 }
 
 /**
@@ -289,11 +309,7 @@ export function handBack(
   leaseToken: string,
   maxHandBacks: number,
 ): Promise<Transition | null> {
-  return transition(ctx, reviewId, "handBack", (review, txn) => {
-    if (!holdsLease(review, leaseToken)) return null;
-    if (review.cancelRequested) {
-      return endIn(txn, review, stopOutcome(review.cancelRequested), ctx.now);
-    }
+  return sendBack(ctx, reviewId, leaseToken, "handBack", (review, txn) => {
     const handed = {
       ...review,
       attempts: review.attempts - 1,
@@ -330,11 +346,7 @@ export function deferAttempt(
   why: string,
   cause: "limit" | "agent_429" = "limit",
 ): Promise<Transition | null> {
-  return transition(ctx, reviewId, "deferAttempt", (review, txn) => {
-    if (!holdsLease(review, leaseToken)) return null;
-    if (review.cancelRequested) {
-      return endIn(txn, review, stopOutcome(review.cancelRequested), ctx.now);
-    }
+  return sendBack(ctx, reviewId, leaseToken, "deferAttempt", (review, txn) => {
     const deferred: ReviewRecord = {
       ...review,
       attempts: review.attempts - 1,
