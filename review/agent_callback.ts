@@ -11,6 +11,7 @@ import { finishAttempt } from "../kv/attempts.ts";
 import { truncateForKv } from "../kv/size.ts";
 import type { Outcome } from "../kv/transitions.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
+import { MAX_ERROR_BYTES } from "./errors.ts";
 
 /** The callback body of the original cloud agent. */
 export const AgentCallbackSchema = z.object({
@@ -20,9 +21,6 @@ export const AgentCallbackSchema = z.object({
 });
 /** A callback body. */
 export type AgentCallback = z.infer<typeof AgentCallbackSchema>;
-
-/** Bound of a stored error message, as KV measures it. */
-const MAX_ERROR_BYTES = 2_048;
 
 /**
  * How a callback ends the review.

@@ -7,6 +7,21 @@
  * @module
  */
 
+import type { Config } from "./config.ts";
+
+/**
+ * The key of callback tokens: `CALLBACK_SECRET`, else `BACKEND_AUTH_TOKEN`; none means agent
+ * callbacks are off.
+ *
+ * @example
+ * ```ts
+ * const secret = callbackSecret(config);
+ * ```
+ */
+export function callbackSecret(config: Config): string | undefined {
+  return config.CALLBACK_SECRET ?? config.BACKEND_AUTH_TOKEN;
+}
+
 /** The header the agent sends the token back in (through the `kilo` wire's `callbackHeaders`). */
 export const CALLBACK_TOKEN_HEADER = "x-callback-token";
 

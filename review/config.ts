@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { AGENT_KINDS, type AgentKind } from "./agents/agent.ts";
+import { callbackSecret } from "./callback_token.ts";
 
 const optionalString = z.string().trim().min(1).optional().catch(undefined);
 const url = (name: string) =>
@@ -87,7 +88,7 @@ function agentProblems(config: Config): string[] {
     if (!config.PUBLIC_URL) {
       problems.push("PUBLIC_URL: AGENT_KIND=kilo needs the URL the agent calls back");
     }
-    if (!config.CALLBACK_SECRET && !config.BACKEND_AUTH_TOKEN) {
+    if (!callbackSecret(config)) {
       problems.push("CALLBACK_SECRET: AGENT_KIND=kilo needs a key for callback tokens");
     }
   }

@@ -6,6 +6,9 @@
  */
 import type { TerminalReason } from "../kv/records.ts";
 
+/** Bound of an error message stored on a review, as KV measures it. */
+export const MAX_ERROR_BYTES = 2_048;
+
 /**
  * A failure of one review attempt.
  *

@@ -20,9 +20,9 @@ import type { ReviewRecord } from "../kv/records.ts";
 import { RecordTooLargeError, truncateForKv } from "../kv/size.ts";
 import { attemptLimit, type Outcome, stopOutcome } from "../kv/transitions.ts";
 import { type AgentSessionResult, runAgent } from "./agent_session.ts";
-import { CALLBACK_TOKEN_HEADER, callbackToken } from "./callback_token.ts";
+import { CALLBACK_TOKEN_HEADER, callbackSecret, callbackToken } from "./callback_token.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
-import { AttemptAborted, ReviewError } from "./errors.ts";
+import { AttemptAborted, MAX_ERROR_BYTES, ReviewError } from "./errors.ts";
 import { mapAgentFinding } from "./findings.ts";
 import { filesFromDiff, truncateDiff } from "./diff.ts";
 import type { PullRequestInfo } from "./github.ts";
@@ -34,8 +34,6 @@ import { MAX_TITLE_BYTES } from "./webhook_payload.ts";
 
 /** Bounds of text kept in the review record (which must stay under 64 KiB as KV measures it). */
 const MAX_SUMMARY_BYTES = 16_384;
-/** Bound of a stored error message, as KV measures it. */
-const MAX_ERROR_BYTES = 2_048;
 
 /**
  * Runs the attempt of a review that `startAttempt` just moved to `running`. Never throws: every
@@ -255,7 +253,7 @@ async function produceResult(
 
 /** Where and how the agent reports the outcome of this attempt. */
 async function callbackFor(deps: ReviewDeps, reviewId: string, leaseToken: string) {
-  const secret = deps.config.CALLBACK_SECRET ?? deps.config.BACKEND_AUTH_TOKEN;
+  const secret = callbackSecret(deps.config);
   const base = deps.config.PUBLIC_URL;
   if (!secret || !base) {
     throw new ReviewError("PUBLIC_URL and CALLBACK_SECRET are needed for agent callbacks", {
