@@ -209,6 +209,8 @@ async function produceResult(
       files: filesFromDiff(fullDiff),
       sessionInput: review.sessionInput,
       authToken: review.authToken,
+      // Only an earlier attempt can have written it: this one has not reported a session yet.
+      previousSessionId: withHead.sessionId,
       callback,
     }, {
       signal,

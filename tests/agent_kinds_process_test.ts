@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { reviewScript, startFakeAgent } from "./fakes/agent.ts";
 import { EVAL_AND_KEY_DIFF, startFakeGitHub } from "./fakes/github.ts";
-import { kiloScript, startFakeKilo } from "./fakes/kilo.ts";
+import { kiloReviewFrames, kiloScript, startFakeKilo } from "./fakes/kilo.ts";
 import { completionStream, startFakeOpenAi } from "./fakes/openai.ts";
 import { BACKEND_TOKEN, pullRequestPayload, sha, waitFor, WEBHOOK_SECRET } from "./harness.ts";
 import { getJson, postWebhook, spawnService } from "./process.ts";
@@ -156,5 +156,71 @@ Deno.test("deno task start with AGENT_KIND=kilo: the cloud agent's callback comp
     assert.equal(kilo.sessions[0].headers.get("authorization"), "Bearer kilo-token");
   } finally {
     await kilo.close();
+  }
+});
+
+Deno.test("kilo after kill -9: the process that takes the review over stops the dead one's remote session first", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kilo-crash-" });
+  const github = await startFakeGitHub();
+  github.setPull({ owner: "owner7", repo: "service", number: 3, headSha: sha(3) });
+  // The first session works on (no `complete`) until interrupted; the second one completes.
+  const kilo = await startFakeKilo((session, ctl) =>
+    session.index === 0
+      ? kiloScript({ holdOpen: true, frames: (id) => kiloReviewFrames(id).slice(0, -1) })(
+        session,
+        ctl,
+      )
+      : kiloScript({ callback: { status: "completed", delayMs: 20 } })(session, ctl)
+  );
+  const start = (port: number) =>
+    spawnService({
+      KV_PATH: `${dir}/kv.sqlite3`,
+      GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      GITHUB_TOKEN: "gh-token",
+      GITHUB_API_URL: github.url,
+      BACKEND_AUTH_TOKEN: BACKEND_TOKEN,
+      AGENT_KIND: "kilo",
+      AGENT_URL: kilo.url,
+      CALLBACK_SECRET: "callback-secret",
+      PORT: String(port),
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      QUEUE_TRANSPORT: "kv-table",
+      QUEUE_POLL_MS: "100",
+      LEASE_MS: "1500",
+      SWEEP_INTERVAL_MS: "300",
+      PROGRESS_WRITE_MS: "100",
+    });
+  const a = await start(freePort());
+  let b: Awaited<ReturnType<typeof spawnService>> | undefined;
+  try {
+    const res = await postWebhook(
+      a.url,
+      pullRequestPayload({ ownerId: 7, number: 3, headSha: sha(3) }),
+    );
+    const id = res.body.reviewId as string;
+    await waitFor("the first session's id on the record", async () => {
+      const r = await getJson(a.url, `/reviews/${id}`);
+      return r.sessionId === "agent_1" ? r : undefined;
+    });
+    await a.stop("SIGKILL"); // no hand-back, no interrupt: the remote session runs on
+    assert.equal(kilo.interrupts.length, 0);
+    b = await start(freePort());
+    const done = await waitFor("the review completed on the other process", async () => {
+      const r = await getJson(b!.url, `/reviews/${id}`);
+      return r.status === "completed" ? r : undefined;
+    }, 20_000);
+    assert.equal(done.attempts, 2);
+    assert.equal(done.sessionId, "agent_2");
+    const stopped = kilo.interrupts.find((i) =>
+      (i.body as { sessionId: string }).sessionId === "agent_1"
+    );
+    assert.ok(stopped, "the dead process's session was interrupted");
+    assert.ok(stopped.receivedAt <= kilo.sessions[1].receivedAt, "before the new session opened");
+  } finally {
+    await b?.stop("SIGTERM");
+    await a.stop("SIGKILL").catch(() => {});
+    await kilo.close();
+    await github.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });

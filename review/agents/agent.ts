@@ -47,6 +47,12 @@ export interface AgentRequest {
   files: string[];
   /** Pass-through from `POST /review` (the `sse` and `kilo` wire formats carry it). */
   sessionInput?: Record<string, unknown>;
+  /**
+   * The session id an earlier attempt of this review reported. Its process may have died with
+   * that session still running: an agent that can stop a remote session (`kilo`) stops it before
+   * opening a new one, so two never run (and post) at once.
+   */
+  previousSessionId?: string;
   /** Bearer token for this review's session (from `POST /review`), else the agent's own. */
   authToken?: string;
   /**

@@ -252,6 +252,9 @@ export function createKiloAgent(options: KiloAgentOptions): ReviewAgent {
       callbackHeaders: request.callback.headers,
     };
     const query = encodeURIComponent(JSON.stringify(input));
+    // An earlier attempt's session may outlive the process that ran it (a crash, an expired
+    // lease): stop it first, or both would run and post. Best-effort, bounded like any interrupt.
+    if (request.previousSessionId) await interrupt(request.previousSessionId, bearer, ctx);
 
     const stream = new AbortController();
     const state: State = { completed: false };
