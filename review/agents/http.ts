@@ -109,7 +109,10 @@ export async function openStream(options: OpenStreamOptions): Promise<void> {
     } catch (error) {
       throw failure ?? retryable(`${label} connection failed: ${(error as Error).message}`, error);
     }
-    if ((await options.onResponse(response)) === "stop") {
+    const next = await options.onResponse(response);
+    // An abort while the answer was read (an error body, say) wins over what it said.
+    if (failure) throw failure;
+    if (next === "stop") {
       await response.body?.cancel().catch(() => {});
       return;
     }
