@@ -163,7 +163,7 @@ async function produceResult(
   if (pr.state === "closed") {
     await end(deps, review.id, leaseToken, {
       status: "cancelled",
-      terminalReason: "cancelled",
+      terminalReason: "pr_closed",
       errorMessage: "pull request is closed",
     });
     return null;

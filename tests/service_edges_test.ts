@@ -80,7 +80,7 @@ suite("a head that moved on before the run supersedes the review; a closed PR ca
       pullRequestPayload({ ownerId: 13, number: 2, headSha: sha(2) }),
     );
     const b = await h.waitForStatus(closed.body.reviewId as string, ["cancelled", "completed"]);
-    assert.deepEqual([b.terminalReason, b.errorMessage], ["cancelled", "pull request is closed"]);
+    assert.deepEqual([b.terminalReason, b.errorMessage], ["pr_closed", "pull request is closed"]);
     assert.deepEqual(h.agent.sessions.map((s) => s.body.headSha), [sha(99)]);
   }));
 
