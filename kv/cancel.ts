@@ -115,11 +115,13 @@ export async function supersedeOthers(
 /**
  * Stops every unfinished review of a closed pull request: pending and queued ones end at once
  * (`pr_closed`), freeing their slots; running ones are asked to stop and their attempts end them.
- * Returns what changed and how many reviews it stopped.
+ * With `closedAt` (the close's `updated_at`), reviews of a later push or reopen, or created
+ * after it, are left alone: a late or redelivered close stops only what it closed. Returns what
+ * changed and how many reviews it stopped.
  *
  * @example
  * ```ts
- * const { changes, stopped } = await cancelPullRequest(ctx, "octo/app", 12, "pull request closed");
+ * const { changes, stopped } = await cancelPullRequest(ctx, "octo/app", 12, "closed", closedAt);
  * ```
  */
 export async function cancelPullRequest(
@@ -127,23 +129,29 @@ export async function cancelPullRequest(
   repo: string,
   pullNumber: number,
   message: string,
+  closedAt?: number,
 ): Promise<{ changes: Changes; stopped: number }> {
-  const entries = await Array.fromAsync(
-    ctx.kv.list<string>(
-      { prefix: keys.prActiveOf(repo, pullNumber) },
-      { limit: MAX_PULL_REVIEWS_READ },
-    ),
-  );
+  const request = { reason: "pr_closed" as const, message, at: ctx.now };
+  const closedBy = (review: ReviewRecord) =>
+    closedAt === undefined || (review.prUpdatedAt ?? review.createdAt) <= closedAt;
   const changes: Changes[] = [];
-  for (const { value: id } of entries) {
-    const request = { reason: "pr_closed" as const, message, at: ctx.now };
-    const t = await transition(
-      ctx,
-      id,
-      "closePullRequest",
-      (review, txn) => requestStopIn(txn, review, request, ctx.now),
+  // Every page: a review past the first ones must stop too (each stop is its own commit).
+  let cursor: string | undefined;
+  do {
+    const page = ctx.kv.list<string>(
+      { prefix: keys.prActiveOf(repo, pullNumber) },
+      { limit: MAX_PULL_REVIEWS_READ, cursor },
     );
-    if (t) changes.push(t.changes);
-  }
+    for await (const { value: id } of page) {
+      const t = await transition(
+        ctx,
+        id,
+        "closePullRequest",
+        (review, txn) => closedBy(review) ? requestStopIn(txn, review, request, ctx.now) : null,
+      );
+      if (t) changes.push(t.changes);
+    }
+    cursor = page.cursor || undefined;
+  } while (cursor);
   return { changes: mergeChanges(...changes), stopped: changes.length };
 }

@@ -92,7 +92,8 @@ export async function readReviewEvents(
 
 /**
  * Stops the unfinished reviews of a closed pull request (its running ones close their agent
- * sessions first); returns how many it stopped.
+ * sessions first), except those of a later push or reopen than `closedAt`; returns how many it
+ * stopped.
  *
  * @example
  * ```ts
@@ -103,12 +104,14 @@ export async function closePullRequest(
   deps: ReviewDeps,
   repo: string,
   pullNumber: number,
+  closedAt?: number,
 ): Promise<number> {
   const { changes, stopped } = await cancelPullRequest(
     txnContext(deps),
     repo,
     pullNumber,
     "the pull request was closed",
+    closedAt,
   );
   deps.apply(changes);
   return stopped;

@@ -43,6 +43,7 @@ export type PullRequestPayload = z.infer<typeof PullRequestPayloadSchema>;
 /** The part of a `pull_request.closed` payload that names the pull request. */
 const ClosedPayloadSchema = z.object({
   number: z.number().int().positive().max(2 ** 31),
+  pull_request: z.object({ updated_at: z.string().max(64).optional() }).optional(),
   repository: z.object({ full_name: z.string().max(200).regex(/^[^/\s]+\/[^/\s]+$/) }),
 });
 
@@ -52,7 +53,13 @@ export type WebhookDecision =
   | { kind: "invalid"; message: string }
   | { kind: "review"; payload: PullRequestPayload }
   /** A closed (or merged) pull request: its unfinished reviews stop. */
-  | { kind: "close"; repo: string; pullNumber: number };
+  | {
+    kind: "close";
+    repo: string;
+    pullNumber: number;
+    /** The close's `updated_at` (ms): later pushes and reopens are not its to stop. */
+    closedAt?: number;
+  };
 
 /**
  * Decides whether a delivery starts a review. Only a triggering `pull_request` payload is
@@ -72,10 +79,12 @@ export function classifyWebhook(event: string, body: unknown): WebhookDecision {
     if (!closed.success) {
       return { kind: "invalid", message: `invalid pull_request payload: ${closed.error.message}` };
     }
+    const closedAt = Date.parse(closed.data.pull_request?.updated_at ?? "");
     return {
       kind: "close",
       repo: closed.data.repository.full_name,
       pullNumber: closed.data.number,
+      ...(Number.isNaN(closedAt) ? {} : { closedAt }),
     };
   }
   if (!(TRIGGER_ACTIONS as readonly string[]).includes(action)) {

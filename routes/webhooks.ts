@@ -67,8 +67,9 @@ export function webhookRoutes(deps: ReviewDeps): Hono {
     if (decision.kind === "ignore") return c.json({ status: "ignored", reason: decision.reason });
     if (decision.kind === "invalid") return c.json({ error: decision.message }, 400);
     if (decision.kind === "close") {
-      // Idempotent: a redelivery finds nothing left to stop.
-      const stopped = await closePullRequest(deps, decision.repo, decision.pullNumber);
+      // A redelivered or late close stops nothing newer than itself (ordered by `updated_at`).
+      const { repo, pullNumber, closedAt } = decision;
+      const stopped = await closePullRequest(deps, repo, pullNumber, closedAt);
       return c.json({ status: "closed", stopped });
     }
     const deliveryId = c.req.header("x-github-delivery")?.slice(0, 200) || undefined;
