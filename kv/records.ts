@@ -25,9 +25,13 @@ export const FindingSchema = z.object({
   severity: SeveritySchema,
   file_path: z.string(),
   line_start: z.number().int().nullable(),
+  /** Last line of a range (absent: one line). */
+  line_end: z.number().int().nullable().optional(),
   title: z.string(),
   description: z.string(),
   suggestion: z.string().optional(),
+  /** Exact new text for lines `line_start`..`line_end`, shown as a GitHub suggestion. */
+  replacement: z.string().optional(),
   agent_type: z.string(),
 });
 /** A stored finding. */

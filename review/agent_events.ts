@@ -10,9 +10,13 @@ export const AgentFindingSchema = z.object({
   severity: z.enum(["critical", "warning", "info"]),
   file_path: z.string().max(1000),
   line_number: z.number().int().nullable(),
+  /** Last line of a range that starts at `line_number` (new-file numbering). */
+  line_end: z.number().int().nullable().optional(),
   title: z.string().max(1000),
   description: z.string().max(20_000),
   suggestion: z.string().max(20_000).optional(),
+  /** Exact new text for lines `line_number`..`line_end` (rendered as a GitHub suggestion). */
+  replacement: z.string().max(20_000).optional(),
   agent_type: z.string().max(200),
 });
 /** A finding as the agent sends it. */

@@ -34,6 +34,7 @@ const MAX_BYTES = {
   title: 1024,
   description: 16_384,
   suggestion: 8_192,
+  replacement: 8_192,
   agent_type: 256,
 };
 
@@ -58,6 +59,15 @@ export function mapAgentFinding(finding: AgentFinding): Finding {
   if (finding.suggestion !== undefined) {
     mapped.suggestion = truncateUtf8(finding.suggestion, MAX_BYTES.suggestion);
   }
+  if (
+    typeof finding.line_end === "number" && finding.line_number !== null &&
+    finding.line_end > finding.line_number
+  ) mapped.line_end = finding.line_end;
+  // A cut replacement would be wrong code: keep it only whole.
+  if (
+    finding.replacement !== undefined &&
+    new TextEncoder().encode(finding.replacement).byteLength <= MAX_BYTES.replacement
+  ) mapped.replacement = finding.replacement;
   return mapped;
 }
 
