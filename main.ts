@@ -14,7 +14,8 @@ import type { ReviewAgent } from "./review/agents/agent.ts";
 import { createAgent } from "./review/agents/select.ts";
 import { consoleLogger, type Logger, type ReviewDeps } from "./review/deps.ts";
 import { createEffects } from "./review/effects.ts";
-import { createGitHubClient } from "./review/github.ts";
+import { createGitHubClients, type GitHubCredentials } from "./review/github.ts";
+import { createGitHubAppAuth } from "./review/github_app.ts";
 import { createStatusNotifier, type StatusNotifier } from "./review/status_callback.ts";
 import { createApp } from "./routes/app.ts";
 
@@ -81,10 +82,12 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     kv,
     config,
     clock,
-    github: createGitHubClient({
+    github: createGitHubClients({
       baseUrl: config.GITHUB_API_URL,
-      token: config.GITHUB_TOKEN,
+      credentials: githubCredentials(config, kv, clock, options.fetch),
       fetch: options.fetch,
+      retries: config.GITHUB_RETRIES,
+      writeIntervalMs: config.GITHUB_WRITE_INTERVAL_MS,
     }),
     agent: options.agent ?? createAgent(config),
     agentFetch: options.fetch,
@@ -137,6 +140,27 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       if (transport.name === "kv-table") await listening;
     },
   };
+}
+
+/** A GitHub App's installation tokens when one is configured, else the token, else nothing. */
+function githubCredentials(
+  config: Config,
+  kv: Deno.Kv,
+  clock: () => number,
+  fetchFn?: typeof fetch,
+): GitHubCredentials {
+  if (config.GITHUB_APP_ID !== undefined && config.GITHUB_APP_PRIVATE_KEY) {
+    const app = createGitHubAppAuth({
+      kv,
+      appId: config.GITHUB_APP_ID,
+      privateKey: config.GITHUB_APP_PRIVATE_KEY,
+      baseUrl: config.GITHUB_API_URL,
+      clock,
+      fetch: fetchFn,
+    });
+    return { kind: "app", app };
+  }
+  return config.GITHUB_TOKEN ? { kind: "token", token: config.GITHUB_TOKEN } : { kind: "none" };
 }
 
 async function main() {

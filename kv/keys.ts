@@ -100,4 +100,26 @@ export const keys = {
   queueWake: (): Deno.KvKey => ["queue_wake"],
   /** `["health"]` → timestamp written by the health probe. */
   health: (): Deno.KvKey => ["health"],
+  /** `["github_installation_tokens", installationId]` → InstallationTokenEntry (expires with it). */
+  githubInstallationToken: (installationId: number): Deno.KvKey => [
+    "github_installation_tokens",
+    installationId,
+  ],
+  /** `["github_installations", ownerLogin]` → OwnerInstallationEntry (lower-cased login, 1 h). */
+  githubInstallation: (ownerLogin: string): Deno.KvKey => ["github_installations", ownerLogin],
+  /** `["github_installation_owners", installationId, ownerLogin]` → ownerLogin: reverse index. */
+  githubInstallationOwner: (installationId: number, ownerLogin: string): Deno.KvKey => [
+    "github_installation_owners",
+    installationId,
+    ownerLogin,
+  ],
+  /** Prefix of the owner logins mapped to an installation. */
+  githubInstallationOwnersOf: (installationId: number): Deno.KvKey => [
+    "github_installation_owners",
+    installationId,
+  ],
+  /** `["repo_configs", repo, sha]` → CachedRepoConfig: `.github/ai-review.yml` at a commit. */
+  repoConfig: (repo: string, sha: string): Deno.KvKey => ["repo_configs", repo, sha],
+  /** `["repo_configs_latest", repo]` → CachedRepoConfig: the last one read for the repository. */
+  repoConfigLatest: (repo: string): Deno.KvKey => ["repo_configs_latest", repo],
 };

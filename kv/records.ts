@@ -58,6 +58,8 @@ export const TerminalReasonSchema = z.enum([
   "superseded",
   "cancelled",
   "pr_closed",
+  /** `.github/ai-review.yml` turned reviews off, or asks for them only on `/review`. */
+  "disabled_by_config",
   "agent_error",
   "github_error",
   "timeout",
@@ -177,6 +179,27 @@ export const ReviewRecordSchema = z.object({
   sessionInput: z.record(z.string(), z.unknown()).optional(),
   /** Bearer token for the agent, from `POST /review`. Never returned by the API. */
   authToken: z.string().optional(),
+  /** The GitHub App installation the webhook came from (API reviews look it up). */
+  installationId: z.number().int().positive().optional(),
+  /** The `/review` comment that asked for this review. */
+  command: z.object({ commentId: z.number(), by: z.string() }).optional(),
+  /** What the repository's configuration and the diff bounds left out, for the PR comment. */
+  scope: z.object({
+    /** One line per reason (ignored paths, max_files, max_diff_bytes). */
+    leftOut: z.array(z.string()).optional(),
+    /** Invalid fields of `.github/ai-review.yml` (defaults were used). */
+    configProblems: z.array(z.string()).optional(),
+    minSeverity: SeveritySchema.optional(),
+    failOn: SeveritySchema.optional(),
+    /** RIGHT-side line ranges of the hunks that hold a finding: `[path, first, last]`. */
+    anchors: z.array(z.tuple([z.string(), z.number(), z.number()])).optional(),
+  }).optional(),
+  /** The inline review posted for the head (one per head). */
+  inlineReviewId: z.number().optional(),
+  inlineReviewUrl: z.string().optional(),
+  /** The "AI review" check run on the head, or `status` where only a commit status could go. */
+  checkRunId: z.number().optional(),
+  checkRunUrl: z.string().optional(),
 });
 /** A stored review. */
 export type ReviewRecord = z.infer<typeof ReviewRecordSchema>;

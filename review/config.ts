@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { AGENT_KINDS, type AgentKind } from "./agents/agent.ts";
 import { callbackSecret } from "./callback_token.ts";
+import { normalizePrivateKey } from "./github_app.ts";
 
 const optionalString = z.string().trim().min(1).optional().catch(undefined);
 const url = (name: string) =>
@@ -19,6 +20,16 @@ const EnvSchema = z.object({
   KV_PATH: optionalString,
   GITHUB_WEBHOOK_SECRET: optionalString,
   GITHUB_TOKEN: optionalString,
+  /** The GitHub App's id; with `GITHUB_APP_PRIVATE_KEY`, reviews use installation tokens. */
+  GITHUB_APP_ID: z.coerce.number().int().positive().optional(),
+  /** The App's private key (PEM, PKCS#1 or PKCS#8; the one-line `\n`-escaped form works). */
+  GITHUB_APP_PRIVATE_KEY: optionalString,
+  /** Retries of a GitHub read that failed with a 5xx or no answer, inside one request. */
+  GITHUB_RETRIES: int(0).max(10).default(2),
+  /** Least time between two GitHub writes of one installation (0: as fast as GitHub allows). */
+  GITHUB_WRITE_INTERVAL_MS: int(0).max(60_000).default(0),
+  /** Severity from which inline comments are posted, when the repository does not say. */
+  MIN_SEVERITY: z.enum(["critical", "high", "medium", "low", "info"]).default("info"),
   GITHUB_API_URL: url("GITHUB_API_URL").default("https://api.github.com"),
   AGENT_URL: url("AGENT_URL").optional(),
   /** `sse`, `openai`, `kilo` or `local`; `sse` when `AGENT_URL` is set, else `local`. */
@@ -77,10 +88,25 @@ export const ConfigSchema = EnvSchema.transform((env) => ({
 /** Parsed configuration. */
 export type Config = z.infer<typeof ConfigSchema>;
 
-/** What each agent kind cannot work without, as start-up errors. */
+/** What each agent kind and the GitHub App settings cannot work without, as start-up errors. */
 function agentProblems(config: Config): string[] {
   const kind = config.AGENT_KIND;
   const problems: string[] = [];
+  if (config.GITHUB_APP_ID !== undefined && !config.GITHUB_APP_PRIVATE_KEY) {
+    problems.push(
+      "GITHUB_APP_PRIVATE_KEY: GITHUB_APP_ID is set, so the App's private key is needed",
+    );
+  }
+  if (config.GITHUB_APP_PRIVATE_KEY && config.GITHUB_APP_ID === undefined) {
+    problems.push("GITHUB_APP_ID: GITHUB_APP_PRIVATE_KEY is set, so the App's id is needed");
+  }
+  if (config.GITHUB_APP_PRIVATE_KEY) {
+    try {
+      normalizePrivateKey(config.GITHUB_APP_PRIVATE_KEY);
+    } catch (error) {
+      problems.push(`GITHUB_APP_PRIVATE_KEY: ${(error as Error).message}`);
+    }
+  }
   if (kind !== "local" && !config.AGENT_URL) {
     problems.push(`AGENT_URL: AGENT_KIND=${kind} needs the agent's base URL`);
   }
@@ -137,8 +163,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
  * ```
  */
 export function missingSettings(config: Config): string[] {
-  const needed = ["GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "BACKEND_AUTH_TOKEN"] as const;
-  const missing: string[] = needed.filter((name) => config[name] === undefined);
+  const missing: string[] = [];
+  if (!config.GITHUB_WEBHOOK_SECRET) missing.push("GITHUB_WEBHOOK_SECRET");
+  if (!config.GITHUB_TOKEN && config.GITHUB_APP_ID === undefined) {
+    missing.push("GITHUB_TOKEN (or GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY)");
+  }
+  if (!config.BACKEND_AUTH_TOKEN) missing.push("BACKEND_AUTH_TOKEN");
   // The openai kind needs a model, from the environment or from each API request.
   if (config.AGENT_KIND === "openai" && !config.AGENT_MODEL) missing.push("AGENT_MODEL");
   return missing;

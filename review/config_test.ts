@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { ConfigError, missingSettings, parseConfig } from "./config.ts";
 
 Deno.test("parseConfig applies the documented defaults", () => {
@@ -13,9 +14,36 @@ Deno.test("parseConfig applies the documented defaults", () => {
   assert.equal(c.AGENT_KIND, "local");
   assert.deepEqual(missingSettings(c), [
     "GITHUB_WEBHOOK_SECRET",
-    "GITHUB_TOKEN",
+    "GITHUB_TOKEN (or GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY)",
     "BACKEND_AUTH_TOKEN",
   ]);
+});
+
+Deno.test("GitHub App settings come in pairs and a bad key stops start-up without showing it", () => {
+  assert.throws(
+    () => parseConfig({ GITHUB_APP_ID: "12" }),
+    /GITHUB_APP_PRIVATE_KEY: GITHUB_APP_ID/,
+  );
+  assert.throws(
+    () => parseConfig({ GITHUB_APP_PRIVATE_KEY: "not-a-key-secret-text" }),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /GITHUB_APP_ID: /);
+      assert.match(e.message, /GITHUB_APP_PRIVATE_KEY: /);
+      assert.doesNotMatch(e.message, /not-a-key-secret-text/);
+      return true;
+    },
+  );
+  const { privateKey } = generateKeyPairSync("rsa", {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: "pkcs1", format: "pem" },
+    publicKeyEncoding: { type: "spki", format: "pem" },
+  });
+  // The one-line form Deno Deploy's settings need.
+  const oneLine = privateKey.replaceAll("\n", "\\n");
+  const app = parseConfig({ GITHUB_APP_ID: "12", GITHUB_APP_PRIVATE_KEY: oneLine });
+  assert.equal(app.GITHUB_APP_ID, 12);
+  assert.ok(!missingSettings(app).some((m) => m.startsWith("GITHUB_TOKEN")));
 });
 
 Deno.test("AGENT_KIND defaults to sse with AGENT_URL and names what a kind needs", () => {

@@ -8,7 +8,7 @@ import type { EnqueueInto, TxnContext } from "../kv/owner_txn.ts";
 import type { Usage } from "../kv/records.ts";
 import type { ReviewAgent } from "./agents/agent.ts";
 import type { Config } from "./config.ts";
-import type { GitHubClient } from "./github.ts";
+import type { GitHubClients } from "./github.ts";
 
 /** Structured logger; context must never hold secrets. */
 export type Logger = (
@@ -22,7 +22,8 @@ export interface ReviewDeps {
   kv: Deno.Kv;
   config: Config;
   clock: () => number;
-  github: GitHubClient;
+  /** GitHub, per credential scope: `github.forInstallation(review.installationId)`. */
+  github: GitHubClients;
   /** The review agent `AGENT_KIND` selected. */
   agent: ReviewAgent;
   /** fetch used for the agent (tests may inject one). */

@@ -1,17 +1,25 @@
 /**
- * Every GitHub call, through `@octokit/rest`, with errors mapped to retryable or final
- * {@link ReviewError}s. The token is never part of an error message.
+ * Every GitHub call the service makes, through one client: pulls, diffs, comments, reviews, check
+ * runs, commit statuses, file contents, reactions and GraphQL. Requests go through
+ * `@octokit/rest` with the throttling and retry plugins (`review/github_octokit.ts`); failures are
+ * retryable or final {@link ReviewError}s whose messages never carry a token.
  *
- * `@octokit/rest` bundles only the request-log, REST-endpoint-methods and paginate plugins: it has
- * no retry or throttling plugin, so every method here makes exactly one HTTP request per call (per
- * page in {@link GitHubClient.findComment}), bounded by its own timeout. Retrying is the review
- * pipeline's business.
+ * Creates (comments, reviews, check runs) are never retried inside the client: an unanswered
+ * create may have happened, and the publishing code looks for it before trying again.
  *
  * @module
  */
-import { Octokit } from "@octokit/rest";
 import { truncateDiff } from "./diff.ts";
-import { retryAfterMs, ReviewError } from "./errors.ts";
+import { ReviewError } from "./errors.ts";
+import { answeredStatus, githubError, malformed } from "./github_errors.ts";
+import {
+  createOctokitPool,
+  type GitHubCredentials,
+  type OctokitPoolOptions,
+} from "./github_octokit.ts";
+
+export { githubError } from "./github_errors.ts";
+export type { GitHubCredentials } from "./github_octokit.ts";
 
 /**
  * What the pipeline needs of a pull request.
@@ -44,12 +52,25 @@ export interface PullRequestInfo {
 export const MAX_PR_BODY_CHARS = 8_000;
 
 /**
- * The GitHub operations of the pipeline. Every failure is a {@link ReviewError} with reason
- * `github_error`.
+ * The comment operations {@link postOnce}-style publishing needs.
  *
  * @example
  * ```ts
- * const github: GitHubClient = createGitHubClient({ baseUrl: "https://api.github.com" });
+ * const comments: CommentClient = github;
+ * ```
+ */
+export type CommentClient = Pick<
+  GitHubClient,
+  "getPullRequest" | "getDiff" | "createComment" | "updateComment" | "findComment"
+>;
+
+/**
+ * The GitHub operations of the service, bound to one credential scope (a token, or the review's
+ * App installation). Every failure is a {@link ReviewError} with reason `github_error`.
+ *
+ * @example
+ * ```ts
+ * const github: GitHubClient = createGitHubClients({ baseUrl, credentials }).forInstallation(42);
  * const { id } = await github.createComment("octo/app", 12, "body");
  * await github.updateComment("octo/app", id, "new body"); // edits the same comment
  * ```
@@ -70,7 +91,99 @@ export interface GitHubClient {
    * token), a comment by a bot account.
    */
   findComment(repo: string, pullNumber: number, marker: string): Promise<PostedComment | null>;
+  /**
+   * A file's text at `ref` (`repos.getContent`, raw), or `null` when there is none (404); a file
+   * over `maxBytes` is an error (final).
+   */
+  getFile(repo: string, path: string, ref: string, maxBytes: number): Promise<string | null>;
+  /**
+   * Our reviews of the pull request (`pulls.listReviews`, at most {@link MAX_REVIEW_PAGES} pages)
+   * whose body starts with `markerPrefix`.
+   */
+  findReviews(repo: string, pullNumber: number, markerPrefix: string): Promise<PostedReview[]>;
+  /** `pulls.createReview` with `event: "COMMENT"` (never retried inside the client). */
+  createReview(repo: string, pullNumber: number, review: NewReview): Promise<PostedReview>;
+  /** GraphQL `minimizeComment` with classifier `OUTDATED`. */
+  minimizeOutdated(nodeId: string): Promise<void>;
+  /** The check run named `name` on `headSha` whose `external_id` is `externalId`, or `null`. */
+  findCheckRun(
+    repo: string,
+    headSha: string,
+    name: string,
+    externalId: string,
+  ): Promise<PostedCheckRun | null>;
+  /** `checks.create` (never retried inside the client). */
+  createCheckRun(repo: string, run: CheckRunInput & { headSha: string }): Promise<PostedCheckRun>;
+  /** `checks.update`. */
+  updateCheckRun(repo: string, checkRunId: number, run: CheckRunInput): Promise<void>;
+  /** `repos.createCommitStatus` (the fallback where check runs are refused). */
+  createStatus(repo: string, sha: string, status: CommitStatusInput): Promise<void>;
+  /** `reactions.createForIssueComment`. */
+  addReaction(repo: string, commentId: number, content: "eyes" | "+1" | "confused"): Promise<void>;
 }
+
+/** A review we posted. */
+export interface PostedReview {
+  id: number;
+  /** GraphQL node id (what `minimizeComment` takes). */
+  nodeId: string;
+  url: string;
+  body: string;
+  /** The commit the review is on. */
+  commitId: string;
+}
+
+/** The inline review to create. */
+export interface NewReview {
+  commitId: string;
+  body: string;
+  comments: Array<{
+    path: string;
+    line: number;
+    side: "RIGHT";
+    start_line?: number;
+    start_side?: "RIGHT";
+    body: string;
+  }>;
+}
+
+/** A check run we created. */
+export interface PostedCheckRun {
+  id: number;
+  url: string;
+}
+
+/** Fields of a check run create or update. */
+export interface CheckRunInput {
+  name?: string;
+  externalId?: string;
+  detailsUrl?: string;
+  status?: "queued" | "in_progress" | "completed";
+  conclusion?: "success" | "neutral" | "failure";
+  output?: {
+    title: string;
+    summary: string;
+    annotations?: Array<{
+      path: string;
+      start_line: number;
+      end_line: number;
+      annotation_level: "failure" | "warning" | "notice";
+      title: string;
+      message: string;
+    }>;
+  };
+}
+
+/** A commit status. */
+export interface CommitStatusInput {
+  state: "pending" | "success" | "failure" | "error";
+  description: string;
+  context: string;
+  targetUrl?: string;
+}
+
+/** Pages of reviews read when looking for our own (100 each). */
+export const MAX_REVIEW_PAGES = 10;
 
 /** A comment on GitHub: its id and `html_url`. */
 export interface PostedComment {
@@ -113,111 +226,10 @@ function splitRepo(repo: string): { owner: string; repo: string } {
   return { owner: repo.slice(0, i), repo: repo.slice(i + 1) };
 }
 
-interface ErrorLike {
-  status?: unknown;
-  message?: unknown;
-  response?: { status?: unknown; headers?: Record<string, unknown>; data?: unknown };
-}
-
-function statusOf(error: unknown): number | undefined {
-  const status = (error as ErrorLike | undefined)?.status;
-  return typeof status === "number" ? status : undefined;
-}
-
-/** An HTTP answer from GitHub, as opposed to a request that never got one (Octokit calls those 500). */
-function answeredStatus(error: unknown): number | undefined {
-  const response = (error as ErrorLike | undefined)?.response;
-  if (!response || typeof response !== "object") return undefined;
-  return typeof response.status === "number" ? response.status : statusOf(error);
-}
-
-function redact(text: string, secrets: readonly (string | undefined)[]): string {
-  let out = text;
-  for (const secret of secrets) {
-    if (secret && secret.length >= 4) out = out.split(secret).join("[REDACTED]");
-  }
-  return out;
-}
-
-function oneLine(text: string, max = 200): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
-}
-
-/**
- * Maps an Octokit failure to a {@link ReviewError} (reason `github_error`): 5xx, 429, a rate-limited
- * 403 (`x-ratelimit-remaining: 0` or `retry-after`) and failures without an answer (network errors,
- * timeouts) are retryable; 401, 404, 422 and every other 4xx are final. `secrets` are cut out of the
- * message. A {@link ReviewError} passes through unchanged.
- *
- * @example
- * ```ts
- * try {
- *   await octokit.pulls.get({ owner: "octo", repo: "app", pull_number: 12 });
- * } catch (error) {
- *   throw githubError(error, "pulls.get octo/app#12", [token]);
- *   // e.g. "GitHub pulls.get octo/app#12 answered 404: Not Found" (final)
- * }
- * ```
- */
-export function githubError(
-  error: unknown,
-  what: string,
-  secrets: readonly (string | undefined)[] = [],
-  now = Date.now(),
-): ReviewError {
-  if (error instanceof ReviewError) return error;
-  const status = answeredStatus(error);
-  if (status === undefined) {
-    // No answer: Octokit reports a failed fetch as an HttpError "500" without a response.
-    const message = (error as ErrorLike | undefined)?.message;
-    const detail = typeof message === "string" && message ? oneLine(message) : String(error);
-    return new ReviewError(redact(`GitHub ${what} failed without an answer: ${detail}`, secrets), {
-      retryable: true,
-      reason: "github_error",
-      ambiguous: true,
-    });
-  }
-  const response = (error as ErrorLike).response!;
-  const header = (name: string) => {
-    const value = response.headers?.[name];
-    return value === undefined || value === null ? undefined : String(value);
-  };
-  const message = typeof response.data === "object" && response.data !== null &&
-      typeof (response.data as { message?: unknown }).message === "string"
-    ? (response.data as { message: string }).message
-    : typeof response.data === "string" && response.data.trim()
-    ? response.data
-    : "no message";
-  // Primary limits say `x-ratelimit-remaining: 0`; secondary ones say so in the message and
-  // usually send `retry-after`.
-  const rateLimited = (status === 403 || status === 429) &&
-    (header("x-ratelimit-remaining") === "0" || header("retry-after") !== undefined ||
-      /rate limit/i.test(message));
-  const retryable = status >= 500 || status === 429 || rateLimited;
-  return new ReviewError(
-    redact(`GitHub ${what} answered ${status}: ${oneLine(message)}`, secrets),
-    {
-      retryable,
-      reason: "github_error",
-      cause: { status, rateLimited },
-      retryAfterMs: rateLimited ? waitFromHeaders(header, now) : undefined,
-      ambiguous: status >= 500,
-    },
-  );
-}
-
-/** How long GitHub asks us to wait: `retry-after`, else until `x-ratelimit-reset`. */
-function waitFromHeaders(header: (name: string) => string | undefined, now: number) {
-  const after = retryAfterMs(header("retry-after"), now);
-  if (after !== undefined) return after;
-  const reset = Number(header("x-ratelimit-reset"));
-  return Number.isFinite(reset) && reset > 0 ? Math.max(0, reset * 1000 - now) : undefined;
-}
-
 async function readBounded(
   body: ReadableStream<Uint8Array>,
   maxBytes: number,
+  wholeLines = true,
 ): Promise<string> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -246,70 +258,111 @@ async function readBounded(
     bytes.set(chunk, at);
     at += chunk.byteLength;
   }
-  if (over) bytes = bytes.subarray(0, bytes.lastIndexOf(0x0a) + 1); // whole lines only
+  if (over && wholeLines) bytes = bytes.subarray(0, bytes.lastIndexOf(0x0a) + 1);
   return new TextDecoder().decode(bytes);
 }
 
-function malformed(what: string): ReviewError {
-  return new ReviewError(`GitHub ${what} answered with an unexpected body`, {
-    retryable: true,
-    reason: "github_error",
-  });
+/** Options of {@link createGitHubClients}. */
+export interface GitHubClientOptions extends Partial<Omit<OctokitPoolOptions, "credentials">> {
+  baseUrl: string;
+  /** How to authenticate; default: `token` when given, else none. */
+  credentials?: GitHubCredentials;
+  /** A personal access token (shorthand for `credentials: { kind: "token", token }`). */
+  token?: string;
+  /** Bound of the diff text accepted from GitHub (default {@link DEFAULT_MAX_DIFF_BYTES}). */
+  maxDiffBytes?: number;
 }
 
 /**
- * Creates the GitHub client. Each request is bounded by `timeoutMs` (default 30 s) and the diff
- * accepted by `maxDiffBytes` (default 16 MiB, cut at a line); `fetch` replaces the global one.
+ * GitHub clients for every credential scope of one service.
  *
  * @example
  * ```ts
- * const github = createGitHubClient({ baseUrl: "https://api.github.com", token: "ghs_…" });
+ * const clients = createGitHubClients({ baseUrl, credentials: { kind: "app", app } });
+ * await clients.forInstallation(review.installationId).getPullRequest("octo/app", 12);
+ * ```
+ */
+export interface GitHubClients {
+  /** The client of an installation (an App finds it by repository when `undefined`). */
+  forInstallation(installationId?: number): GitHubClient;
+  /** Whether writes are authored by the App's bot account. */
+  readonly isApp: boolean;
+}
+
+/**
+ * Creates the GitHub client of a single token (or none): shorthand for
+ * `createGitHubClients(options).forInstallation()`.
+ *
+ * @example
+ * ```ts
+ * const github = createGitHubClient({ baseUrl: "https://api.github.com", token: "ghp_…" });
  * const pr = await github.getPullRequest("octo/app", 12);
  * const files = filesFromDiff(await github.getDiff("octo/app", 12));
  * ```
  */
-export function createGitHubClient(options: {
-  baseUrl: string;
-  token?: string;
-  fetch?: typeof fetch;
-  userAgent?: string;
-  timeoutMs?: number;
-  maxDiffBytes?: number;
-}): GitHubClient {
-  const octokit = new Octokit({
-    baseUrl: options.baseUrl.replace(/\/+$/, ""),
-    auth: options.token,
-    userAgent: options.userAgent ?? "ai-code-review-orchestrator",
-    request: { fetch: options.fetch },
-    // Errors are returned as ReviewErrors and logged by the pipeline.
-    log: { debug() {}, info() {}, warn() {}, error() {} },
-  });
-  const timeoutMs = options.timeoutMs ?? DEFAULT_GITHUB_TIMEOUT_MS;
-  const maxDiffBytes = options.maxDiffBytes ?? DEFAULT_MAX_DIFF_BYTES;
-  const secrets = [options.token];
+export function createGitHubClient(options: GitHubClientOptions): GitHubClient {
+  return createGitHubClients(options).forInstallation();
+}
 
-  async function call<T>(what: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const signal = AbortSignal.timeout(timeoutMs);
-    try {
-      return await run(signal);
-    } catch (error) {
-      if (signal.aborted && !(error instanceof ReviewError)) {
-        throw new ReviewError(`GitHub ${what} timed out after ${timeoutMs} ms`, {
-          retryable: true,
-          reason: "github_error",
-          ambiguous: true,
-        });
+/**
+ * Creates the GitHub clients. Each request is bounded by `timeoutMs` (default 30 s) and the diff by
+ * `maxDiffBytes` (default 16 MiB, cut at a line); `fetch` replaces the global one.
+ *
+ * @example
+ * ```ts
+ * const clients = createGitHubClients({ baseUrl: "https://api.github.com", token: "ghp_…" });
+ * const github = clients.forInstallation();
+ * ```
+ */
+export function createGitHubClients(options: GitHubClientOptions): GitHubClients {
+  const credentials: GitHubCredentials = options.credentials ??
+    (options.token ? { kind: "token", token: options.token } : { kind: "none" });
+  const pool = createOctokitPool({
+    ...options,
+    credentials,
+    timeoutMs: options.timeoutMs ?? DEFAULT_GITHUB_TIMEOUT_MS,
+  });
+  const maxDiffBytes = options.maxDiffBytes ?? DEFAULT_MAX_DIFF_BYTES;
+  const clients = new Map<string, GitHubClient>();
+  return {
+    isApp: pool.isApp,
+    forInstallation(installationId) {
+      const id = String(installationId ?? "");
+      let client = clients.get(id);
+      if (!client) {
+        if (clients.size >= 500) clients.delete(clients.keys().next().value!);
+        client = scopedClient(pool, installationId, maxDiffBytes);
+        clients.set(id, client);
       }
-      throw githubError(error, what, secrets);
-    }
-  }
+      return client;
+    },
+  };
+}
+
+/** Answers with these statuses mean "we may not do this here", not "try again". */
+function refused(error: unknown): boolean {
+  const status = answeredStatus(error);
+  return status === 403 && !githubError(error, "").retryable;
+}
+
+function scopedClient(
+  pool: ReturnType<typeof createOctokitPool>,
+  installationId: number | undefined,
+  maxDiffBytes: number,
+): GitHubClient {
+  const call = <T>(what: string, repo: string, run: Parameters<typeof pool.call<T>>[3]) =>
+    pool.call(what, repo, installationId, run);
+  // Creates may have happened when no answer came: never retried here.
+  const once = { retries: 0 };
 
   let login: Promise<string | null> | undefined;
   /** The token's login, asked once; `null` when GitHub refuses (an installation token). */
-  const whoAmI = () =>
-    login ??= call(
+  const whoAmI = (repo: string) =>
+    login ??= pool.isApp ? Promise.resolve(null) : call(
       "users.getAuthenticated",
-      async (signal) => (await octokit.users.getAuthenticated({ request: { signal } })).data.login,
+      repo,
+      async ({ octokit, signal }) =>
+        (await octokit.users.getAuthenticated({ request: { signal } })).data.login,
     ).catch((error: ReviewError) => {
       if (error.retryable) {
         login = undefined; // ask again next time
@@ -317,10 +370,16 @@ export function createGitHubClient(options: {
       }
       return null;
     });
-  const client: GitHubClient = {
+  const ours = async (repo: string) => {
+    const me = await whoAmI(repo);
+    return (user: { login?: string; type?: string } | null | undefined) =>
+      me ? user?.login === me : user?.type === "Bot";
+  };
+
+  return {
     getPullRequest(repo, pullNumber) {
       const what = `pulls.get ${repo}#${pullNumber}`;
-      return call(what, async (signal) => {
+      return call(what, repo, async ({ octokit, signal }) => {
         const { data } = await octokit.pulls.get({
           ...splitRepo(repo),
           pull_number: pullNumber,
@@ -344,7 +403,7 @@ export function createGitHubClient(options: {
     },
     getDiff(repo, pullNumber) {
       const what = `pulls.get (diff) ${repo}#${pullNumber}`;
-      return call(what, async (signal) => {
+      return call(what, repo, async ({ octokit, signal }) => {
         const { data } = await octokit.pulls.get({
           ...splitRepo(repo),
           pull_number: pullNumber,
@@ -360,18 +419,23 @@ export function createGitHubClient(options: {
       });
     },
     createComment(repo, pullNumber, body) {
-      return call(`issues.createComment ${repo}#${pullNumber}`, async (signal) => {
-        const { data } = await octokit.issues.createComment({
-          ...splitRepo(repo),
-          issue_number: pullNumber,
-          body,
-          request: { signal },
-        });
-        return { id: data.id, url: data.html_url };
-      });
+      return call(
+        `issues.createComment ${repo}#${pullNumber}`,
+        repo,
+        async ({ octokit, signal }) => {
+          const { data } = await octokit.issues.createComment({
+            ...splitRepo(repo),
+            issue_number: pullNumber,
+            body,
+            request: { signal, ...once },
+          });
+          return { id: data.id, url: data.html_url };
+        },
+      );
     },
     updateComment(repo, commentId, body) {
-      return call(`issues.updateComment ${repo} (comment ${commentId})`, async (signal) => {
+      const what = `issues.updateComment ${repo} (comment ${commentId})`;
+      return call(what, repo, async ({ octokit, signal }) => {
         try {
           const { data } = await octokit.issues.updateComment({
             ...splitRepo(repo),
@@ -383,21 +447,18 @@ export function createGitHubClient(options: {
         } catch (error) {
           // Someone deleted the comment (404), or it is not ours to edit (403 without a rate
           // limit): the caller posts its own.
-          const status = answeredStatus(error);
-          if (status === 404) return null;
-          if (status === 403 && !githubError(error, "").retryable) return null;
+          if (answeredStatus(error) === 404 || refused(error)) return null;
           throw error;
         }
       });
     },
     async findComment(repo, pullNumber, marker) {
-      const me = await whoAmI();
-      const ours = (user: { login?: string; type?: string } | null | undefined) =>
-        me ? user?.login === me : user?.type === "Bot";
+      const isOurs = await ours(repo);
       for (let page = 1; page <= MAX_COMMENT_PAGES; page++) {
         const comments = await call(
           `issues.listComments ${repo}#${pullNumber} (page ${page})`,
-          async (signal) =>
+          repo,
+          async ({ octokit, signal }) =>
             (await octokit.issues.listComments({
               ...splitRepo(repo),
               issue_number: pullNumber,
@@ -408,13 +469,198 @@ export function createGitHubClient(options: {
         );
         // Anyone can write our marker into a comment; only our own comment is adopted.
         const mine = comments.find((c) =>
-          typeof c.body === "string" && c.body.startsWith(marker) && ours(c.user)
+          typeof c.body === "string" && c.body.startsWith(marker) && isOurs(c.user)
         );
         if (mine) return { id: mine.id, url: mine.html_url };
         if (comments.length < 100) return null;
       }
       return null;
     },
+    getFile(repo, path, ref, maxBytes) {
+      const what = `repos.getContent ${repo}:${path}@${ref.slice(0, 12)}`;
+      return call(what, repo, async ({ octokit, signal }) => {
+        try {
+          const { data } = await octokit.repos.getContent({
+            ...splitRepo(repo),
+            path,
+            ref,
+            mediaType: { format: "raw" },
+            request: { signal, parseSuccessResponseBody: false },
+          });
+          const body = data as unknown;
+          if (typeof body === "string") {
+            if (new TextEncoder().encode(body).byteLength > maxBytes) throw tooLarge(what);
+            return body;
+          }
+          if (!(body instanceof ReadableStream)) throw malformed(what);
+          const text = await readBounded(body, maxBytes + 1, false);
+          if (new TextEncoder().encode(text).byteLength > maxBytes) throw tooLarge(what);
+          return text;
+        } catch (error) {
+          if (answeredStatus(error) === 404) return null;
+          throw error;
+        }
+      });
+    },
+    async findReviews(repo, pullNumber, markerPrefix) {
+      const isOurs = await ours(repo);
+      const found: PostedReview[] = [];
+      for (let page = 1; page <= MAX_REVIEW_PAGES; page++) {
+        const reviews = await call(
+          `pulls.listReviews ${repo}#${pullNumber} (page ${page})`,
+          repo,
+          async ({ octokit, signal }) =>
+            (await octokit.pulls.listReviews({
+              ...splitRepo(repo),
+              pull_number: pullNumber,
+              per_page: 100,
+              page,
+              request: { signal },
+            })).data,
+        );
+        for (const r of reviews) {
+          if (typeof r.body === "string" && r.body.startsWith(markerPrefix) && isOurs(r.user)) {
+            found.push({
+              id: r.id,
+              nodeId: r.node_id,
+              url: r.html_url,
+              body: r.body,
+              commitId: r.commit_id ?? "",
+            });
+          }
+        }
+        if (reviews.length < 100) break;
+      }
+      return found;
+    },
+    createReview(repo, pullNumber, review) {
+      const what = `pulls.createReview ${repo}#${pullNumber}`;
+      return call(what, repo, async ({ octokit, signal }) => {
+        const { data } = await octokit.pulls.createReview({
+          ...splitRepo(repo),
+          pull_number: pullNumber,
+          commit_id: review.commitId,
+          body: review.body,
+          event: "COMMENT",
+          comments: review.comments,
+          request: { signal, ...once },
+        });
+        if (typeof data?.id !== "number") throw malformed(what);
+        return {
+          id: data.id,
+          nodeId: data.node_id,
+          url: data.html_url,
+          body: data.body ?? "",
+          commitId: data.commit_id ?? review.commitId,
+        };
+      });
+    },
+    async minimizeOutdated(nodeId) {
+      await call("graphql minimizeComment", "", async ({ octokit, signal }) => {
+        await octokit.graphql(
+          `mutation($id: ID!) {
+            minimizeComment(input: { subjectId: $id, classifier: OUTDATED }) {
+              minimizedComment { isMinimized }
+            }
+          }`,
+          { id: nodeId, request: { signal } },
+        );
+      });
+    },
+    findCheckRun(repo, headSha, name, externalId) {
+      const what = `checks.listForRef ${repo}@${headSha.slice(0, 12)}`;
+      return call(what, repo, async ({ octokit, signal }) => {
+        const { data } = await octokit.checks.listForRef({
+          ...splitRepo(repo),
+          ref: headSha,
+          check_name: name,
+          filter: "all",
+          per_page: 100,
+          request: { signal },
+        });
+        const run = data.check_runs?.find((r) => r.external_id === externalId);
+        return run ? { id: run.id, url: run.html_url ?? "" } : null;
+      });
+    },
+    createCheckRun(repo, run) {
+      const what = `checks.create ${repo}@${run.headSha.slice(0, 12)}`;
+      return call(what, repo, async ({ octokit, signal }) => {
+        const { data } = await octokit.checks.create({
+          ...splitRepo(repo),
+          head_sha: run.headSha,
+          ...checkRunFields(run),
+          name: run.name ?? "AI review",
+          request: { signal, ...once },
+        });
+        return { id: data.id, url: data.html_url ?? "" };
+      });
+    },
+    async updateCheckRun(repo, checkRunId, run) {
+      await call(
+        `checks.update ${repo} (check run ${checkRunId})`,
+        repo,
+        async ({ octokit, signal }) => {
+          await octokit.checks.update({
+            ...splitRepo(repo),
+            check_run_id: checkRunId,
+            ...checkRunFields(run),
+            request: { signal },
+          });
+        },
+      );
+    },
+    async createStatus(repo, sha, status) {
+      await call(
+        `repos.createCommitStatus ${repo}@${sha.slice(0, 12)}`,
+        repo,
+        async ({ octokit, signal }) => {
+          await octokit.repos.createCommitStatus({
+            ...splitRepo(repo),
+            sha,
+            state: status.state,
+            description: status.description.slice(0, 140),
+            context: status.context,
+            ...(status.targetUrl ? { target_url: status.targetUrl } : {}),
+            request: { signal },
+          });
+        },
+      );
+    },
+    async addReaction(repo, commentId, content) {
+      await call(
+        `reactions.createForIssueComment ${repo} (comment ${commentId})`,
+        repo,
+        async ({ octokit, signal }) => {
+          await octokit.reactions.createForIssueComment({
+            ...splitRepo(repo),
+            comment_id: commentId,
+            content,
+            request: { signal },
+          });
+        },
+      );
+    },
   };
-  return client;
+}
+
+function tooLarge(what: string): ReviewError {
+  return new ReviewError(`GitHub ${what}: the file is larger than this service reads`, {
+    retryable: false,
+    reason: "github_error",
+    cause: { tooLarge: true },
+  });
+}
+
+/** A check run's fields in the REST API's names. */
+function checkRunFields(run: CheckRunInput) {
+  return {
+    ...(run.name ? { name: run.name } : {}),
+    ...(run.externalId ? { external_id: run.externalId } : {}),
+    ...(run.detailsUrl ? { details_url: run.detailsUrl } : {}),
+    ...(run.status ? { status: run.status } : {}),
+    ...(run.conclusion ? { conclusion: run.conclusion } : {}),
+    ...(run.status === "in_progress" ? { started_at: new Date().toISOString() } : {}),
+    ...(run.status === "completed" ? { completed_at: new Date().toISOString() } : {}),
+    ...(run.output ? { output: run.output } : {}),
+  };
 }

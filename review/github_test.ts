@@ -129,13 +129,16 @@ Deno.test("comment errors: 5xx retryable, 422 final", () =>
 Deno.test("GitHub errors: 5xx, 429 and rate-limited 403 retry; 401/403/404/422 are final", () =>
   withFake(async (gh) => {
     gh.setPull({ owner: "octo", repo: "app", number: 3 });
-    const client = createGitHubClient({ baseUrl: gh.url, token: TOKEN });
+    // Retries inside the client are off here: each answer is classed as it comes.
+    const client = createGitHubClient({ baseUrl: gh.url, token: TOKEN, retries: 0 });
+    const later = Math.ceil(Date.now() / 1000) + 3600;
     const cases: Array<[number, Record<string, string>, boolean]> = [
       [500, {}, true],
       [502, {}, true],
       [503, {}, true],
       [429, {}, true],
-      [403, { "x-ratelimit-remaining": "0" }, true],
+      // A limit that resets within seconds is waited for inside the client (tested below).
+      [403, { "x-ratelimit-remaining": "0", "x-ratelimit-reset": `${later}` }, true],
       [403, { "retry-after": "60" }, true],
       [403, { "x-ratelimit-remaining": "4999" }, false],
       [401, {}, false],
@@ -149,13 +152,44 @@ Deno.test("GitHub errors: 5xx, 429 and rate-limited 403 retry; 401/403/404/422 a
       const e = await reviewError(client.getPullRequest("octo/app", 3));
       assert.equal(e.retryable, retryable, `${status} ${JSON.stringify(headers)}`);
       assert.equal(e.message, `GitHub pulls.get octo/app#3 answered ${status}: injected ${status}`);
-      assert.equal(gh.requests.length, 1, "Octokit must not retry on its own");
+      assert.equal(gh.requests.length, 1, "retries: 0 makes one request");
     }
     gh.failNext("diff", 503);
     const diffError = await reviewError(client.getDiff("octo/app", 3));
     assert.equal(diffError.retryable, true);
     assert.match(diffError.message, /503/);
     assert.ok(await client.getPullRequest("octo/app", 3));
+  }));
+
+Deno.test("a 5xx read is retried inside the client; a create that may have happened is not", () =>
+  withFake(async (gh) => {
+    gh.setPull({ owner: "octo", repo: "app", number: 3 });
+    const client = createGitHubClient({ baseUrl: gh.url, token: TOKEN, retryBaseMs: 1 });
+    gh.failNext("pulls.get", 502, 2);
+    assert.equal((await client.getPullRequest("octo/app", 3)).headSha, "a".repeat(40));
+    assert.equal(gh.requests.filter((r) => r.method === "GET").length, 3, "two retries");
+    gh.requests.length = 0;
+    gh.failNext("comment", 502, 1, { afterEffect: true });
+    const e = await reviewError(client.createComment("octo/app", 3, "hello"));
+    assert.equal(e.ambiguous, true);
+    assert.equal(gh.requests.length, 1, "a create is sent once");
+    assert.equal(gh.comments.length, 1);
+  }));
+
+Deno.test("a rate limit that resets within seconds is waited for once (plugin-throttling)", () =>
+  withFake(async (gh) => {
+    gh.setPull({ owner: "octo", repo: "app", number: 3 });
+    const client = createGitHubClient({ baseUrl: gh.url, token: TOKEN, retryBaseMs: 1 });
+    const reset = `${Math.floor(Date.now() / 1000)}`;
+    gh.failNext("pulls.get", 403, 1, { "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset });
+    assert.ok(await client.getPullRequest("octo/app", 3));
+    assert.equal(gh.requests.length, 2);
+    // A 429 is retried twice (plugin-retry); a third answers the step, retryable.
+    gh.requests.length = 0;
+    gh.failNext("pulls.get", 429, 3, { "retry-after": "0" });
+    const e = await reviewError(client.getPullRequest("octo/app", 3));
+    assert.equal(e.retryable, true);
+    assert.equal(gh.requests.length, 3);
   }));
 
 Deno.test("an unknown pull is a final 404", () =>

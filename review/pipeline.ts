@@ -125,7 +125,8 @@ async function produceResult(
   startVersionstamp: string,
   signal: AbortSignal,
 ): Promise<ReviewRecord | null> {
-  const { config, github, kv } = deps;
+  const { config, kv } = deps;
+  const github = deps.github.forInstallation(review.installationId);
   // The shared agent limits, before anything else: a review that must wait goes back through the
   // queue, keeping its slot and not counting the attempt, and costs GitHub nothing while it waits.
   const grant = await acquireAgentSession(kv, review.id, leaseToken, deps.clock(), {

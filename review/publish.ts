@@ -14,7 +14,7 @@ import type { ReviewRecord } from "../kv/records.ts";
 import { formatReviewComment, REVIEW_COMMENT_MARKER } from "./comment.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
 import { AttemptAborted, ReviewError } from "./errors.ts";
-import { DEFAULT_GITHUB_TIMEOUT_MS, type GitHubClient, type PostedComment } from "./github.ts";
+import { type CommentClient, DEFAULT_GITHUB_TIMEOUT_MS, type PostedComment } from "./github.ts";
 
 /** How long a publish claim lasts; posting stops taking new steps well before it runs out. */
 export const PUBLISH_CLAIM_MS = 300_000;
@@ -47,7 +47,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * ```
  */
 export async function postOnce(
-  github: GitHubClient,
+  github: CommentClient,
   repo: string,
   pullNumber: number,
   body: string,
@@ -98,7 +98,8 @@ export async function publishAndComplete(
   leaseToken: string,
   signal: AbortSignal,
 ): Promise<void> {
-  const { kv, github, config } = deps;
+  const { kv, config } = deps;
+  const github = deps.github.forInstallation(review.installationId);
   let pointer;
   while (true) {
     signal.throwIfAborted();

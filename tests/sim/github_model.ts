@@ -7,7 +7,7 @@
  * @module
  */
 import { ReviewError } from "../../review/errors.ts";
-import type { GitHubClient, PostedComment, PullRequestInfo } from "../../review/github.ts";
+import type { CommentClient, PostedComment, PullRequestInfo } from "../../review/github.ts";
 import type { Rng } from "./rng.ts";
 
 /** One owner of repositories, with its per-owner slot limit. */
@@ -57,7 +57,7 @@ export function shaOf(prIndex: number, seq: number): string {
 }
 
 /** The comment store and the client `postOnce` talks to. */
-export class GitHubModel implements GitHubClient {
+export class GitHubModel implements CommentClient {
   readonly prs = new Map<string, PrModel>();
   readonly comments = new Map<number, { pr: PrModel; body: string }>();
   #nextId = 1;

@@ -1,0 +1,239 @@
+/**
+ * The Octokit instances behind the GitHub client: one per credential scope (the personal token, or
+ * one GitHub App installation), each with `@octokit/plugin-throttling` (GitHub's primary and
+ * secondary rate limits, `retry-after`, writes spaced per installation) and `@octokit/plugin-retry`
+ * (5xx and failures without an answer, a bounded number of times), and a per-request timeout.
+ *
+ * @module
+ */
+import { Octokit } from "@octokit/rest";
+import { throttling } from "@octokit/plugin-throttling";
+import { retry } from "@octokit/plugin-retry";
+import Bottleneck from "bottleneck";
+import { ReviewError } from "./errors.ts";
+import { answeredStatus, githubError } from "./github_errors.ts";
+
+/** The Octokit class with the throttling and retry plugins. */
+const RetryingOctokit = Octokit.plugin(throttling, retry);
+/** An Octokit instance of one credential scope. */
+export type ScopedOctokit = InstanceType<typeof RetryingOctokit>;
+
+/**
+ * What the client needs of a GitHub App (`review/github_app.ts` implements it): installation
+ * tokens, cached and renewed, and the installation of a repository.
+ *
+ * @example
+ * ```ts
+ * const app: AppTokens = createGitHubAppAuth({ kv, appId, privateKey, baseUrl });
+ * ```
+ */
+export interface AppTokens {
+  installationToken(installationId: number): Promise<string>;
+  installationFor(repo: string): Promise<number>;
+  forget(installationId: number): Promise<void>;
+}
+
+/**
+ * How the service authenticates to GitHub: a fixed token (a personal access token), a GitHub App
+ * (an installation token per installation), or nothing (public data only).
+ *
+ * @example
+ * ```ts
+ * const credentials: GitHubCredentials = { kind: "token", token: "ghp_…" };
+ * ```
+ */
+export type GitHubCredentials =
+  | { kind: "token"; token: string }
+  | { kind: "app"; app: AppTokens }
+  | { kind: "none" };
+
+/** Options of {@link createOctokitPool}. */
+export interface OctokitPoolOptions {
+  baseUrl: string;
+  credentials: GitHubCredentials;
+  fetch?: typeof fetch;
+  userAgent?: string;
+  /** Bound of one request (each retry gets its own). */
+  timeoutMs: number;
+  /** Retries of a 5xx or unanswered request (creates never retry: they may have happened). */
+  retries?: number;
+  /** Base of the retry delay: retry n waits n² × this (plugin-retry's rule). */
+  retryBaseMs?: number;
+  /** Least time between two writes of one installation (GitHub asks for about a second). */
+  writeIntervalMs?: number;
+  /** Longest `retry-after` waited for inside a request; longer ones fail, retryable, with it. */
+  maxInlineWaitMs?: number;
+}
+
+/** One request's context: the Octokit of its scope and the signal bounding it. */
+export interface RequestScope {
+  octokit: ScopedOctokit;
+  signal: AbortSignal;
+}
+
+/**
+ * A pool of Octokit instances, one per credential scope.
+ *
+ * @example
+ * ```ts
+ * const pool = createOctokitPool({ baseUrl, credentials, timeoutMs: 30_000 });
+ * const pr = await pool.call("pulls.get", "octo/app", undefined, ({ octokit, signal }) =>
+ *   octokit.pulls.get({ owner: "octo", repo: "app", pull_number: 1, request: { signal } }));
+ * ```
+ */
+export interface OctokitPool {
+  /**
+   * Runs `run` with the Octokit of `repo`'s scope (the given installation, else the one the App
+   * finds for the repository) under the request timeout; failures become {@link ReviewError}s.
+   */
+  call<T>(
+    what: string,
+    repo: string,
+    installationId: number | undefined,
+    run: (scope: RequestScope) => Promise<T>,
+  ): Promise<T>;
+  /** Whether the credentials are an App's (whose writes are authored by a bot account). */
+  readonly isApp: boolean;
+}
+
+/** Installations whose Octokit is kept; the oldest is dropped beyond this. */
+const MAX_SCOPES = 500;
+
+/**
+ * Creates the pool. Throttling groups are the pool's own (not the plugin's process-wide default), so
+ * two services in one process, as tests run them, do not slow each other down.
+ *
+ * @example
+ * ```ts
+ * const pool = createOctokitPool({ baseUrl: "https://api.github.com",
+ *   credentials: { kind: "token", token }, timeoutMs: 30_000 });
+ * ```
+ */
+export function createOctokitPool(options: OctokitPoolOptions): OctokitPool {
+  const { credentials } = options;
+  const maxInlineWaitMs = options.maxInlineWaitMs ?? 10_000;
+  const retryBaseMs = options.retryBaseMs ?? 1_000;
+  const interval = options.writeIntervalMs ?? 0;
+  // plugin-throttling spaces writes (and notifying writes) per scope id with these groups.
+  const group = () =>
+    new Bottleneck.Group(
+      interval > 0 ? { maxConcurrent: 1, minTime: interval } : { maxConcurrent: null, minTime: 0 },
+    );
+  const groups = {
+    global: new Bottleneck.Group({ maxConcurrent: 10 }),
+    auth: new Bottleneck.Group({ maxConcurrent: 1 }),
+    search: new Bottleneck.Group({ maxConcurrent: 1, minTime: 2_000 }),
+    write: group(),
+    notifications: group(),
+  };
+  const secrets = new Set<string>();
+  if (credentials.kind === "token") secrets.add(credentials.token);
+  const scopes = new Map<string, ScopedOctokit>();
+  const baseFetch = options.fetch ?? fetch;
+  // A request whose time ran out is not retried by plugin-retry: it only retries Octokit's
+  // RequestErrors, and an AbortError passes through as itself.
+  const boundedFetch: typeof fetch = async (input, init) => {
+    try {
+      if (init?.signal?.aborted) throw init.signal.reason;
+      return await baseFetch(input, init);
+    } catch (error) {
+      if (init?.signal?.aborted) throw new DOMException("the request timed out", "AbortError");
+      throw error;
+    }
+  };
+
+  function tokenFor(installationId: number | undefined): () => Promise<string | undefined> {
+    if (credentials.kind === "token") return () => Promise.resolve(credentials.token);
+    if (credentials.kind === "none" || installationId === undefined) {
+      return () => Promise.resolve(undefined);
+    }
+    return async () => {
+      const token = await credentials.app.installationToken(installationId);
+      if (secrets.size > 1_000) secrets.clear();
+      secrets.add(token);
+      return token;
+    };
+  }
+
+  function octokitOf(installationId: number | undefined): ScopedOctokit {
+    const id = installationId === undefined ? "token" : `installation-${installationId}`;
+    const known = scopes.get(id);
+    if (known) return known;
+    const token = tokenFor(installationId);
+    // An auth strategy whose hook asks for the token on every request: a renewed installation
+    // token is used as soon as KV has it.
+    const authStrategy = () =>
+      Object.assign(() => Promise.resolve({ type: "token" }), {
+        hook: async (
+          request: {
+            endpoint: { merge: (...a: unknown[]) => { headers: Record<string, string> } };
+          },
+          route: unknown,
+          parameters?: unknown,
+        ) => {
+          const endpoint = request.endpoint.merge(route, parameters);
+          const value = await token();
+          if (value) endpoint.headers.authorization = `token ${value}`;
+          return (request as unknown as (e: unknown) => Promise<unknown>)(endpoint);
+        },
+      });
+    const octokit = new RetryingOctokit({
+      baseUrl: options.baseUrl.replace(/\/+$/, ""),
+      authStrategy,
+      userAgent: options.userAgent ?? "ai-code-review-orchestrator",
+      request: { fetch: boundedFetch },
+      // Errors are returned as ReviewErrors and logged by the pipeline.
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+      retry: { retries: options.retries ?? 2, retryAfterBaseValue: retryBaseMs },
+      throttle: {
+        id,
+        ...groups,
+        retryAfterBaseValue: 1_000,
+        // Wait for a short limit inside the request, once; a longer one fails the step, retryable
+        // with GitHub's wait, and the pipeline comes back after it.
+        onRateLimit: (after: number, _o: unknown, _k: unknown, count: number) =>
+          count < 1 && after * 1_000 <= maxInlineWaitMs,
+        onSecondaryRateLimit: (after: number, _o: unknown, _k: unknown, count: number) =>
+          count < 1 && after * 1_000 <= maxInlineWaitMs,
+      },
+    });
+    if (scopes.size >= MAX_SCOPES) scopes.delete(scopes.keys().next().value!);
+    scopes.set(id, octokit);
+    return octokit;
+  }
+
+  return {
+    isApp: credentials.kind === "app",
+    async call(what, repo, installationId, run) {
+      let installation = installationId;
+      if (credentials.kind === "app" && installation === undefined) {
+        installation = await credentials.app.installationFor(repo);
+      }
+      const signal = AbortSignal.timeout(options.timeoutMs);
+      try {
+        return await run({ octokit: octokitOf(installation), signal });
+      } catch (error) {
+        if (signal.aborted && !(error instanceof ReviewError)) {
+          throw new ReviewError(`GitHub ${what} timed out after ${options.timeoutMs} ms`, {
+            retryable: true,
+            reason: "github_error",
+            ambiguous: true,
+          });
+        }
+        if (
+          credentials.kind === "app" && installation !== undefined &&
+          answeredStatus(error) === 401
+        ) {
+          // The installation token was revoked (uninstalled, suspended): drop it and let the
+          // next attempt ask for a new one, or learn the installation is gone.
+          await credentials.app.forget(installation).catch(() => {});
+          throw new ReviewError(`GitHub ${what} refused the installation token (401)`, {
+            retryable: true,
+            reason: "github_error",
+          });
+        }
+        throw githubError(error, what, [...secrets]);
+      }
+    },
+  };
+}
