@@ -87,6 +87,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       credentials: githubCredentials(config, kv, clock, options.fetch),
       fetch: options.fetch,
       retries: config.GITHUB_RETRIES,
+      retryBaseMs: config.GITHUB_RETRY_BASE_MS,
       writeIntervalMs: config.GITHUB_WRITE_INTERVAL_MS,
     }),
     agent: options.agent ?? createAgent(config),

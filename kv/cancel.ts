@@ -130,8 +130,9 @@ export async function cancelPullRequest(
   pullNumber: number,
   message: string,
   closedAt?: number,
+  reason: "pr_closed" | "cancelled" = "pr_closed",
 ): Promise<{ changes: Changes; stopped: number }> {
-  const request = { reason: "pr_closed" as const, message, at: ctx.now };
+  const request = { reason, message, at: ctx.now };
   const closedBy = (review: ReviewRecord) =>
     closedAt === undefined || (review.prUpdatedAt ?? review.createdAt) <= closedAt;
   const changes: Changes[] = [];

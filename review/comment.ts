@@ -57,6 +57,26 @@ function row(f: Finding): string {
   return `| ${f.severity} | ${codeCell(f.file_path)} | ${f.line_start ?? ""} | ${detail} |`;
 }
 
+/** The configuration's problems and what was left out, as short quoted notes (bounded). */
+function notes(problems: string[] = [], leftOut: string[] = []): string[] {
+  const lines: string[] = [];
+  if (problems.length) {
+    lines.push(
+      "> **`.github/ai-review.yml` is invalid, so the defaults were used:**",
+      ...problems.slice(0, 20).map((p) => `> - ${cell(p, 300)}`),
+      "",
+    );
+  }
+  if (leftOut.length) {
+    lines.push(
+      "> **Not reviewed:**",
+      ...leftOut.slice(0, 10).map((l) => `> - ${cell(l, 400)}`),
+      "",
+    );
+  }
+  return lines;
+}
+
 /**
  * Formats the review comment: the marker on the first line, a heading, the short head sha, counts
  * per severity, the summary, and a table of findings ordered by severity, file and line. Rows that
@@ -76,26 +96,45 @@ export function formatReviewComment(input: {
   summary?: string;
   findings: Finding[];
   reviewId: string;
+  /** What was not reviewed, one line per reason (ignored paths, size bounds). */
+  leftOut?: string[];
+  /** Invalid fields of the repository's configuration file (defaults were used). */
+  configProblems?: string[];
+  /** Set when the review failed: why. */
+  failedBecause?: string;
 }): string {
   const counts = countBySeverity(input.findings);
   const countLine = SEVERITY_ORDER.filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`)
     .join(", ");
   const total = input.findings.length;
-  const head = [
-    REVIEW_COMMENT_MARKER,
-    `## AI code review`,
-    "",
-    `Reviewed head \`${input.headSha.slice(0, 7)}\` of ${
-      input.repo.slice(0, 300)
-    }#${input.pullNumber}: ` +
-    (total ? `${total} ${total === 1 ? "finding" : "findings"} (${countLine}).` : "no findings."),
-    "",
-  ];
+  const where = `head \`${input.headSha.slice(0, 7)}\` of ${
+    input.repo.slice(0, 300)
+  }#${input.pullNumber}`;
+  const head = input.failedBecause !== undefined
+    ? [
+      REVIEW_COMMENT_MARKER,
+      `## AI code review failed`,
+      "",
+      `The review of ${where} failed: ${cell(input.failedBecause, 1_000) || "unknown error"}`,
+      "",
+      "Comment `/review` on this pull request to retry.",
+      "",
+    ]
+    : [
+      REVIEW_COMMENT_MARKER,
+      `## AI code review`,
+      "",
+      `Reviewed ${where}: ` +
+      (total ? `${total} ${total === 1 ? "finding" : "findings"} (${countLine}).` : "no findings."),
+      "",
+    ];
+  head.push(...notes(input.configProblems, input.leftOut));
   const summary = input.summary?.trim();
   if (summary) {
     head.push(summary.length > 10_000 ? `${summary.slice(0, 9_999)}…` : summary, "");
   }
   const footer = ["", `<sub>review ${cell(input.reviewId, 200)}</sub>`];
+  if (input.failedBecause !== undefined && total === 0) return [...head, ...footer].join("\n");
   if (total === 0) return [...head, "No findings.", ...footer].join("\n");
 
   const lines = [...head, "| Severity | File | Line | Finding |", "|---|---|---|---|"];

@@ -26,6 +26,8 @@ const EnvSchema = z.object({
   GITHUB_APP_PRIVATE_KEY: optionalString,
   /** Retries of a GitHub read that failed with a 5xx or no answer, inside one request. */
   GITHUB_RETRIES: int(0).max(10).default(2),
+  /** Base of those retries' delay: retry n waits n² × this. */
+  GITHUB_RETRY_BASE_MS: int(0).max(60_000).default(1_000),
   /** Least time between two GitHub writes of one installation (0: as fast as GitHub allows). */
   GITHUB_WRITE_INTERVAL_MS: int(0).max(60_000).default(0),
   /** Severity from which inline comments are posted, when the repository does not say. */

@@ -159,7 +159,7 @@ export interface CheckRunInput {
   externalId?: string;
   detailsUrl?: string;
   status?: "queued" | "in_progress" | "completed";
-  conclusion?: "success" | "neutral" | "failure";
+  conclusion?: "success" | "neutral" | "failure" | "cancelled";
   output?: {
     title: string;
     summary: string;
@@ -287,6 +287,8 @@ export interface GitHubClients {
   forInstallation(installationId?: number): GitHubClient;
   /** Whether writes are authored by the App's bot account. */
   readonly isApp: boolean;
+  /** Drops an installation's cached token and owner mapping (a no-op without an App). */
+  forget(installationId: number, ownerLogin?: string): Promise<void>;
 }
 
 /**
@@ -326,6 +328,9 @@ export function createGitHubClients(options: GitHubClientOptions): GitHubClients
   const clients = new Map<string, GitHubClient>();
   return {
     isApp: pool.isApp,
+    async forget(installationId, ownerLogin) {
+      if (credentials.kind === "app") await credentials.app.forget(installationId, ownerLogin);
+    },
     forInstallation(installationId) {
       const id = String(installationId ?? "");
       let client = clients.get(id);

@@ -30,7 +30,7 @@ export type ScopedOctokit = InstanceType<typeof RetryingOctokit>;
 export interface AppTokens {
   installationToken(installationId: number): Promise<string>;
   installationFor(repo: string): Promise<number>;
-  forget(installationId: number): Promise<void>;
+  forget(installationId: number, ownerLogin?: string): Promise<void>;
 }
 
 /**

@@ -24,13 +24,21 @@ import { CALLBACK_TOKEN_HEADER, callbackSecret, callbackToken } from "./callback
 import { type ReviewDeps, txnContext } from "./deps.ts";
 import { AttemptAborted, MAX_ERROR_BYTES, ReviewError } from "./errors.ts";
 import { mapAgentFinding } from "./findings.ts";
-import { filesFromDiff, truncateDiff } from "./diff.ts";
 import type { PullRequestInfo } from "./github.ts";
 import { guardLease } from "./lease_guard.ts";
 import { trackProgress } from "./progress.ts";
-import { publishAndComplete } from "./publish.ts";
+import { publishAndComplete, publishFailure } from "./publish.ts";
+import { type CheckReporter, checkReporter } from "./check_publish.ts";
+import { findingAnchors } from "./inline_publish.ts";
+import { REPO_CONFIG_PATH } from "./repo_config.ts";
+import { diffForAgent, loadRepoConfig } from "./repo_settings.ts";
+import { getFindings, getReview } from "../kv/queries.ts";
+import { TERMINAL_STATUSES } from "../kv/records.ts";
 import { submitReview } from "./service.ts";
 import { MAX_TITLE_BYTES } from "./webhook_payload.ts";
+
+/** Longest wait for the check run's last update after the review has ended. */
+const CHECK_FINISH_WAIT_MS = 10_000;
 
 /** Bounds of text kept in the review record (which must stay under 64 KiB as KV measures it). */
 const MAX_SUMMARY_BYTES = 16_384;
@@ -57,17 +65,78 @@ export async function runAttempt(
   if (external.aborted) forward();
   else external.addEventListener("abort", forward, { once: true });
   const guard = guardLease(deps, started, controller);
+  const attempt: AttemptState = {};
   try {
-    const ready = started.resultStored
-      ? started
-      : await produceResult(deps, started, leaseToken, startVersionstamp, controller.signal);
+    const ready = started.resultStored ? started : await produceResult(
+      deps,
+      started,
+      leaseToken,
+      startVersionstamp,
+      controller.signal,
+      attempt,
+    );
     if (ready) await publishAndComplete(deps, ready, leaseToken, controller.signal);
   } catch (error) {
     await handleFailure(deps, started, leaseToken, error, controller.signal);
   } finally {
     external.removeEventListener("abort", forward);
     await guard.stop();
+    await completeCheck(deps, started, attempt);
   }
+}
+
+/**
+ * Completes the head's check run once the review has ended (whoever ended it), best-effort and
+ * bounded: the review's own commit is already made.
+ */
+async function completeCheck(deps: ReviewDeps, started: ReviewRecord, attempt: AttemptState) {
+  try {
+    const review = await getReview(deps.kv, started.id);
+    if (!review || !TERMINAL_STATUSES.includes(review.status)) return;
+    if (review.terminalReason === "disabled_by_config") return;
+    // A review that published its result in an earlier attempt finds its check run by its id.
+    const check = attempt.check ??
+      (review.resultStored && review.headSha
+        ? checkReporter(deps.github.forInstallation(review.installationId), review, {
+          log: (message, context) => deps.log("warn", message, context),
+          clock: deps.clock,
+          detailsUrl: detailsUrl(deps, review.id),
+        })
+        : undefined);
+    if (!check) return;
+    const scope = review.scope ?? {};
+    const threshold = scope.failOn ?? scope.minSeverity ?? deps.config.MIN_SEVERITY;
+    if (review.status === "completed") {
+      check.finish({
+        findings: await getFindings(deps.kv, review.id, review.findingCount),
+        summary: review.summary,
+        leftOut: scope.leftOut,
+        configProblems: scope.configProblems,
+        anchors: scope.anchors,
+        threshold,
+      });
+    } else if (review.status === "failed") {
+      check.finish({ findings: [], failedBecause: review.errorMessage ?? "", threshold });
+    } else {
+      check.finish({
+        findings: [],
+        stoppedBecause: review.errorMessage ?? review.terminalReason ?? "cancelled",
+        threshold,
+      });
+    }
+    await Promise.race([check.idle(), new Promise((r) => setTimeout(r, CHECK_FINISH_WAIT_MS))]);
+  } catch (error) {
+    deps.log("warn", "could not complete the check run", {
+      reviewId: started.id,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+}
+
+/** Where a check run's "Details" link points (the review's API page), if the service knows. */
+function detailsUrl(deps: ReviewDeps, reviewId: string): string | undefined {
+  const base = deps.config.PUBLIC_URL;
+  return base ? `${base.replace(/\/+$/, "")}/reviews/${encodeURIComponent(reviewId)}` : undefined;
 }
 
 /** Ends the review held by this attempt (freeing its slot and starting the owner's next). */
@@ -118,12 +187,18 @@ function lost(): never {
   throw new AttemptAborted("lease_lost");
 }
 
+/** What one attempt opened that outlives its steps: the head's check run. */
+interface AttemptState {
+  check?: CheckReporter;
+}
+
 async function produceResult(
   deps: ReviewDeps,
   review: ReviewRecord,
   leaseToken: string,
   startVersionstamp: string,
   signal: AbortSignal,
+  attempt: AttemptState,
 ): Promise<ReviewRecord | null> {
   const { config, kv } = deps;
   const github = deps.github.forInstallation(review.installationId);
@@ -178,9 +253,31 @@ async function produceResult(
   if (withHead.cancelRequested) throw new AttemptAborted("stop_requested");
   // GitHub has confirmed this head: older reviews of any other head of the pull request are stale.
   deps.apply(await supersedeOthers(txnContext(deps), withHead, leaseToken, startVersionstamp));
+  const repoConfig = await loadRepoConfig(kv, github, review.repo, pr.baseSha);
+  signal.throwIfAborted();
+  const settings = repoConfig.config;
+  const off = !settings.enabled
+    ? `${REPO_CONFIG_PATH} says enabled: false`
+    : !settings.auto_review && review.source === "webhook" && !review.command
+    ? `${REPO_CONFIG_PATH} says auto_review: false (comment /review to ask for one)`
+    : undefined;
+  if (off) {
+    await end(deps, review.id, leaseToken, {
+      status: "cancelled",
+      terminalReason: "disabled_by_config",
+      errorMessage: off,
+    });
+    return null;
+  }
+  attempt.check = checkReporter(github, withHead, {
+    log: (message, context) => deps.log("warn", message, context),
+    clock: deps.clock,
+    detailsUrl: detailsUrl(deps, review.id),
+  });
+  attempt.check.start();
   const fullDiff = await github.getDiff(review.repo, review.pullNumber);
   signal.throwIfAborted();
-  const { diff } = truncateDiff(fullDiff, config.MAX_DIFF_BYTES);
+  const { diff, files, leftOut } = diffForAgent(fullDiff, settings, config.MAX_DIFF_BYTES);
   const { agent } = deps;
   const progress = trackProgress(deps, withHead, leaseToken, () => {
     // The lease guard stops the attempt; a callback may have ended the review meanwhile.
@@ -190,6 +287,11 @@ async function produceResult(
   const callback = agent.decidesOutcome
     ? await callbackFor(deps, review.id, leaseToken)
     : undefined;
+  const check = attempt.check;
+  const onEvent: typeof progress.onEvent = (event) => {
+    progress.onEvent(event);
+    if (event.type === "status") check.progress(event.message);
+  };
   let result: AgentSessionResult;
   try {
     result = await runAgent(agent, {
@@ -204,10 +306,11 @@ async function produceResult(
       title: pr.title,
       body: pr.body,
       headRef: pr.headRef,
-      model: review.model ?? config.AGENT_MODEL,
-      instructions: review.prompt,
+      model: review.model ?? settings.model ?? config.AGENT_MODEL,
+      instructions: [review.prompt, settings.instructions].filter(Boolean).join("\n\n") ||
+        undefined,
       diff,
-      files: filesFromDiff(fullDiff),
+      files,
       sessionInput: review.sessionInput,
       authToken: review.authToken,
       // Only an earlier attempt can have written it: this one has not reported a session yet.
@@ -217,7 +320,7 @@ async function produceResult(
       signal,
       fetch: deps.agentFetch ?? fetch,
       totalTimeoutMs: config.REVIEW_TIMEOUT_MS,
-      onEvent: progress.onEvent,
+      onEvent,
       checkpoint: progress.checkpoint,
       log: (message, context) => deps.log("warn", message, { reviewId: review.id, ...context }),
     });
@@ -251,6 +354,13 @@ async function produceResult(
     findingCount: findings.length,
     skippedEvents: result.skippedEvents,
     resultStored: true,
+    scope: {
+      leftOut: leftOut.length ? leftOut : undefined,
+      configProblems: repoConfig.problems.length ? repoConfig.problems : undefined,
+      minSeverity: settings.min_severity,
+      failOn: settings.fail_on,
+      anchors: findingAnchors(diff, findings),
+    },
   })) ?? lost();
 }
 
@@ -363,6 +473,13 @@ async function handleFailure(
       deps.apply(t.changes);
     }
     return;
+  }
+  // Say why on the pull request before the slot is freed (best-effort, bounded by GitHub's own
+  // request bounds), unless GitHub says the pull request is not there (404).
+  const current = await getReview(deps.kv, review.id);
+  const gone = (failure.cause as { status?: number } | undefined)?.status === 404;
+  if (current?.lease?.token === leaseToken && !current.cancelRequested && !gone) {
+    await publishFailure(deps, current, leaseToken, failure.message);
   }
   await end(deps, review.id, leaseToken, {
     status: "failed",

@@ -10,11 +10,17 @@
 import { finishAttempt } from "../kv/attempts.ts";
 import { claimPublish, releasePublishClaim } from "../kv/publish.ts";
 import { getFindings } from "../kv/queries.ts";
-import type { ReviewRecord } from "../kv/records.ts";
+import type { Finding, ReviewRecord } from "../kv/records.ts";
 import { formatReviewComment, REVIEW_COMMENT_MARKER } from "./comment.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
 import { AttemptAborted, ReviewError } from "./errors.ts";
-import { type CommentClient, DEFAULT_GITHUB_TIMEOUT_MS, type PostedComment } from "./github.ts";
+import {
+  type CommentClient,
+  DEFAULT_GITHUB_TIMEOUT_MS,
+  type GitHubClient,
+  type PostedComment,
+} from "./github.ts";
+import { postInlineReview } from "./inline_publish.ts";
 
 /** How long a publish claim lasts; posting stops taking new steps well before it runs out. */
 export const PUBLISH_CLAIM_MS = 300_000;
@@ -83,6 +89,94 @@ export async function postOnce(
 }
 
 /**
+ * The head's inline review (posted once, adopted when it exists). A refusal that retrying cannot
+ * change (a 422 for a line GitHub does not place, a 403) is logged: the summary comment holds every
+ * finding, so the review still completes.
+ */
+async function inlineReview(
+  deps: ReviewDeps,
+  github: GitHubClient,
+  review: ReviewRecord,
+  findings: Finding[],
+  deadline: AbortSignal,
+) {
+  if (!review.headSha) return null;
+  if (deadline.aborted) {
+    throw new ReviewError("posting ran out of its publish claim's time", {
+      retryable: true,
+      reason: "github_error",
+    });
+  }
+  try {
+    return await postInlineReview(github, {
+      repo: review.repo,
+      pullNumber: review.pullNumber,
+      headSha: review.headSha,
+      reviewId: review.id,
+      findings,
+      anchors: review.scope?.anchors ?? [],
+      minSeverity: review.scope?.minSeverity ?? deps.config.MIN_SEVERITY,
+      knownId: review.inlineReviewId,
+    }, (message, context) => deps.log("warn", message, { ...context, review: review.id }));
+  } catch (error) {
+    if (error instanceof ReviewError && !error.retryable) {
+      deps.log("warn", "inline review not posted", { reviewId: review.id, error: error.message });
+      return null;
+    }
+    throw error;
+  }
+}
+
+/**
+ * Says on the pull request why a review failed and that `/review` retries it, in the one summary
+ * comment; best-effort (a failure to post is logged, never thrown) and only when no other review
+ * of the pull request is posting.
+ *
+ * @example
+ * ```ts
+ * await publishFailure(deps, review, leaseToken, "agent timed out");
+ * ```
+ */
+export async function publishFailure(
+  deps: ReviewDeps,
+  review: ReviewRecord,
+  leaseToken: string,
+  reason: string,
+): Promise<void> {
+  const { kv, config } = deps;
+  try {
+    const claim = await claimPublish(kv, review.id, leaseToken, {
+      now: deps.clock(),
+      claimMs: PUBLISH_CLAIM_MS,
+      skewMs: config.CLOCK_SKEW_MS,
+      orphanMs: CLAIM_ORPHAN_MS,
+    });
+    if (claim.kind !== "claimed") return;
+    try {
+      const body = formatReviewComment({
+        repo: review.repo,
+        pullNumber: review.pullNumber,
+        headSha: review.headSha ?? "",
+        findings: [],
+        reviewId: review.id,
+        failedBecause: reason,
+        leftOut: review.scope?.leftOut,
+        configProblems: review.scope?.configProblems,
+      });
+      const github = deps.github.forInstallation(review.installationId);
+      await postOnce(github, review.repo, review.pullNumber, body, claim.pointer.commentId);
+    } finally {
+      await releasePublishClaim(kv, review.repo, review.pullNumber, leaseToken);
+    }
+  } catch (error) {
+    deps.log("warn", "could not say on the pull request why the review failed", {
+      reviewId: review.id,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+}
+
+/**
  * Publishes a review whose result is stored and completes it (freeing its slot) in the commit
  * that saves the comment pointer. Throws {@link AttemptAborted} when the lease is gone or a stop
  * was requested before posting began; GitHub failures as {@link ReviewError}s.
@@ -127,6 +221,8 @@ export async function publishAndComplete(
       summary: review.summary,
       findings,
       reviewId: review.id,
+      leftOut: review.scope?.leftOut,
+      configProblems: review.scope?.configProblems,
     });
     // Two GitHub requests' worth of margin before the claim runs out (each is bounded by 30 s).
     const deadline = AbortSignal.timeout(PUBLISH_CLAIM_MS - 2 * DEFAULT_GITHUB_TIMEOUT_MS);
@@ -138,10 +234,15 @@ export async function publishAndComplete(
       pointer.commentId,
       deadline,
     );
+    const inline = await inlineReview(deps, github, review, findings, deadline);
     const t = await finishAttempt(txnContext(deps), review.id, leaseToken, {
       status: "completed",
       terminalReason: "completed",
-      patch: { commentId: comment.id, commentUrl: comment.url },
+      patch: {
+        commentId: comment.id,
+        commentUrl: comment.url,
+        ...(inline ? { inlineReviewId: inline.id, inlineReviewUrl: inline.url } : {}),
+      },
     }, { commentId: comment.id, commentUrl: comment.url });
     if (!t) throw new AttemptAborted("lease_lost");
     deps.apply(t.changes);

@@ -7,7 +7,14 @@
  */
 import { type CachedRepoConfig, readRepoConfig, storeRepoConfig } from "../kv/repo_configs.ts";
 import type { GitHubClient } from "./github.ts";
-import { parseRepoConfig, REPO_CONFIG_PATH, type RepoConfig } from "./repo_config.ts";
+import { splitDiff, truncateDiff } from "./diff.ts";
+import {
+  describeLeftOut,
+  parseRepoConfig,
+  REPO_CONFIG_PATH,
+  type RepoConfig,
+  selectDiff,
+} from "./repo_config.ts";
 
 /** The largest configuration file read (a bigger one is a problem, named in the comment). */
 const MAX_CONFIG_FILE_BYTES = 64 * 1024;
@@ -45,4 +52,44 @@ export async function loadRepoConfig(
   }
   await storeRepoConfig(kv, repo, baseSha, parsed);
   return parsed;
+}
+
+/**
+ * The diff the agent is given: ignored, not-included and binary files removed file by file, at
+ * most `max_files` files, cut on a file boundary at the smaller of `max_diff_bytes` and the
+ * service's `maxBytes`. When not even the first file fits, that file is cut at a line instead, so
+ * the agent still sees the start of the change. `leftOut` says, one line per reason, what the agent
+ * did not see.
+ *
+ * @example
+ * ```ts
+ * const { diff, files, leftOut } = diffForAgent(fullDiff, config, 2 * 1024 * 1024);
+ * ```
+ */
+export function diffForAgent(
+  fullDiff: string,
+  config: RepoConfig,
+  maxBytes: number,
+): { diff: string; files: string[]; leftOut: string[] } {
+  const limit = Math.min(maxBytes, config.max_diff_bytes ?? Infinity);
+  const selected = selectDiff(fullDiff, config, { maxBytes: limit });
+  const tooBig = selected.leftOut.filter((l) => l.why === "max_diff_bytes");
+  if (selected.files.length > 0 || tooBig.length === 0) {
+    return {
+      diff: selected.diff,
+      files: selected.files,
+      leftOut: describeLeftOut(selected.leftOut),
+    };
+  }
+  const first = splitDiff(fullDiff).find((f) => f.path === tooBig[0].path)!;
+  const cut = truncateDiff(first.text, limit).diff;
+  const rest = selected.leftOut.filter((l) => l !== tooBig[0]);
+  return {
+    diff: cut,
+    files: [first.path],
+    leftOut: [
+      `${first.path} was cut at ${limit} bytes (the diff limit)`,
+      ...describeLeftOut(rest),
+    ],
+  };
 }

@@ -15,6 +15,9 @@ import {
 } from "../kv/queries.ts";
 import type { Finding, Owner, ReviewEvent, ReviewRecord, ReviewStatus } from "../kv/records.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
+import { readLatestRepoConfig } from "../kv/repo_configs.ts";
+import type { RepoConfig } from "./repo_config.ts";
+import { type EventDecision, reviewFromCommand } from "./webhook_events.ts";
 
 /** A review as the API shows it: no secrets, findings included on request. */
 export type PublicReview = Omit<ReviewRecord, "authToken" | "dispatchToken" | "lease"> & {
@@ -195,4 +198,70 @@ export async function ownerUsage(deps: ReviewDeps, owner: Pick<Owner, "type" | "
     active: state?.active ?? 0,
     pending: state?.pending ?? 0,
   };
+}
+
+/**
+ * Runs a `/review` command: `review` queues a fresh review of the pull request's current head (one
+ * per command comment, however often GitHub delivers it); `cancel` stops the pull request's
+ * unfinished reviews. Either way the comment gets an 👀 reaction, best-effort, in the background.
+ *
+ * @example
+ * ```ts
+ * const answer = await runCommand(deps, decision, deliveryId);
+ * ```
+ */
+export async function runCommand(
+  deps: ReviewDeps,
+  command: Extract<EventDecision, { kind: "command" }>,
+  deliveryId?: string,
+): Promise<
+  { command: "review"; review: ReviewRecord; created: boolean } | {
+    command: "cancel";
+    stopped: number;
+  }
+> {
+  if (command.command === "cancel") {
+    const { changes, stopped } = await cancelPullRequest(
+      txnContext(deps),
+      command.repo,
+      command.pullNumber,
+      `cancelled by /review cancel from ${command.by}`,
+      undefined,
+      "cancelled",
+    );
+    deps.apply(changes);
+    react(deps, command);
+    return { command: "cancel", stopped };
+  }
+  const record = reviewFromCommand(command, { deliveryId, now: deps.clock() });
+  const { review, created } = await submitReview(deps, record, { supersede: "none" });
+  if (created) react(deps, command);
+  return { command: "review", review, created };
+}
+
+/** Answers a command comment with 👀 (never throws; a failure is logged). */
+function react(deps: ReviewDeps, command: Extract<EventDecision, { kind: "command" }>) {
+  deps.github.forInstallation(command.installationId)
+    .addReaction(command.repo, command.commentId, "eyes")
+    .catch((error) =>
+      deps.log("warn", "could not react to the /review comment", {
+        repo: command.repo,
+        commentId: command.commentId,
+        error: error instanceof Error ? error.message : String(error),
+      })
+    );
+}
+
+/**
+ * Whether the repository asks for draft pull requests to be reviewed (`drafts: true` in the
+ * configuration last read for it; unknown counts as no).
+ *
+ * @example
+ * ```ts
+ * if (await reviewsDrafts(deps, "octo/app")) submit();
+ * ```
+ */
+export async function reviewsDrafts(deps: ReviewDeps, repo: string): Promise<boolean> {
+  const latest = await readLatestRepoConfig<RepoConfig>(deps.kv, repo);
+  return latest?.config.drafts === true;
 }

@@ -36,6 +36,8 @@ export const PullRequestPayloadSchema = z.object({
       type: z.string().max(64),
     }),
   }),
+  /** Present when the delivery comes from a GitHub App installation. */
+  installation: z.object({ id: z.number().int().positive() }).optional(),
 });
 /** A validated `pull_request` payload. */
 export type PullRequestPayload = z.infer<typeof PullRequestPayloadSchema>;
@@ -49,7 +51,8 @@ const ClosedPayloadSchema = z.object({
 
 /** What to do with a webhook delivery. */
 export type WebhookDecision =
-  | { kind: "ignore"; reason: string }
+  /** `draft`: the payload of a draft pull request (reviewed where the repository asks). */
+  | { kind: "ignore"; reason: string; draft?: PullRequestPayload }
   | { kind: "invalid"; message: string }
   | { kind: "review"; payload: PullRequestPayload }
   /** A closed (or merged) pull request: its unfinished reviews stop. */
@@ -96,7 +99,7 @@ export function classifyWebhook(event: string, body: unknown): WebhookDecision {
   }
   const pr = parsed.data.pull_request;
   if (pr.state !== "open") return { kind: "ignore", reason: "pull request is not open" };
-  if (pr.draft) return { kind: "ignore", reason: "pull request is a draft" };
+  if (pr.draft) return { kind: "ignore", reason: "pull request is a draft", draft: parsed.data };
   return { kind: "review", payload: parsed.data };
 }
 
@@ -144,5 +147,6 @@ export function reviewFromPayload(
     deliveryId: meta.deliveryId,
     findingCount: 0,
     skippedEvents: 0,
+    ...(payload.installation ? { installationId: payload.installation.id } : {}),
   };
 }

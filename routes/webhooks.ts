@@ -5,7 +5,9 @@
  */
 import { Hono } from "hono";
 import type { ReviewDeps } from "../review/deps.ts";
-import { closePullRequest, submitReview } from "../review/service.ts";
+import { closePullRequest, reviewsDrafts, runCommand, submitReview } from "../review/service.ts";
+import { classifyEvent } from "../review/webhook_events.ts";
+import type { Context } from "hono";
 import { classifyWebhook, reviewFromPayload } from "../review/webhook_payload.ts";
 import { createBodyBudget, readBody, releaseBody } from "./body_budget.ts";
 import { SIGNATURE_PATTERN, verifySignature } from "./signature.ts";
@@ -63,7 +65,13 @@ export function webhookRoutes(deps: ReviewDeps): Hono {
       releaseBody(budget, read);
     }
     const event = c.req.header("x-github-event") ?? "";
-    const decision = classifyWebhook(event, body);
+    const deliveryId = c.req.header("x-github-delivery")?.slice(0, 200) || undefined;
+    if (APP_EVENTS.includes(event)) return await appEvent(c, deps, event, body, deliveryId);
+    let decision = classifyWebhook(event, body);
+    if (
+      decision.kind === "ignore" && decision.draft &&
+      await reviewsDrafts(deps, decision.draft.repository.full_name)
+    ) decision = { kind: "review", payload: decision.draft };
     if (decision.kind === "ignore") return c.json({ status: "ignored", reason: decision.reason });
     if (decision.kind === "invalid") return c.json({ error: decision.message }, 400);
     if (decision.kind === "close") {
@@ -72,7 +80,6 @@ export function webhookRoutes(deps: ReviewDeps): Hono {
       const stopped = await closePullRequest(deps, repo, pullNumber, closedAt);
       return c.json({ status: "closed", stopped });
     }
-    const deliveryId = c.req.header("x-github-delivery")?.slice(0, 200) || undefined;
     const record = reviewFromPayload(decision.payload, {
       id: crypto.randomUUID(),
       deliveryId,
@@ -88,4 +95,27 @@ export function webhookRoutes(deps: ReviewDeps): Hono {
     return c.json({ reviewId: review.id, status: review.status }, 202);
   });
   return app;
+}
+
+/** Events of a GitHub App besides `pull_request`. */
+const APP_EVENTS = ["issue_comment", "installation", "installation_repositories"];
+
+/** `/review` commands and installation changes: answered at once, like `pull_request`. */
+async function appEvent(
+  c: Context,
+  deps: ReviewDeps,
+  event: string,
+  body: unknown,
+  deliveryId: string | undefined,
+) {
+  const decision = classifyEvent(event, body);
+  if (decision.kind === "ignore") return c.json({ status: "ignored", reason: decision.reason });
+  if (decision.kind === "invalid") return c.json({ error: decision.message }, 400);
+  if (decision.kind === "installation") {
+    if (decision.drop) await deps.github.forget(decision.installationId, decision.login);
+    return c.json({ status: decision.drop ? "forgotten" : "noted" });
+  }
+  const done = await runCommand(deps, decision, deliveryId);
+  if (done.command === "cancel") return c.json({ status: "cancelled", stopped: done.stopped });
+  return c.json({ reviewId: done.review.id, status: done.review.status }, 202);
 }

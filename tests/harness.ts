@@ -162,6 +162,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     QUEUE_TRANSPORT: options.transport ?? "kv-queue",
     QUEUE_POLL_MS: "50",
     RETRY_BASE_DELAY_MS: "20",
+    GITHUB_RETRY_BASE_MS: "10",
     AGENT_IDLE_TIMEOUT_MS: "2000",
     LEASE_MS: "3000",
     SWEEP_INTERVAL_MS: "60000",

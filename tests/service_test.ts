@@ -186,7 +186,9 @@ suite(
       assert.equal(done.errorMessage, "model refused the diff");
       assert.equal(done.terminalReason, "agent_error");
       assert.equal(done.attempts, 1);
-      assert.equal(h.github.comments.length, 0);
+      // The pull request is told why, once.
+      assert.equal(h.github.comments.length, 1);
+      assert.match(h.github.comments[0].body, /failed: model refused the diff/);
       const usage = await h.api("GET", "/owners/org/601");
       assert.equal(usage.body.active, 0);
     }),

@@ -1,11 +1,29 @@
 /**
- * A fake GitHub REST API on loopback: pulls (JSON and diff), issue comments, injected failures.
- * A Hono app served by `Deno.serve` on 127.0.0.1 and a free port; every test starts and closes its
- * own.
+ * A fake GitHub REST API on loopback: pulls (JSON and diff), issue comments, injected failures,
+ * and what a GitHub App reviewer uses: app JWTs and installation tokens, pull request reviews,
+ * GraphQL `minimizeComment`, check runs, commit statuses, contents and reactions, in the shapes
+ * GitHub documents. A Hono app served by `Deno.serve` on 127.0.0.1 and a free port; every test
+ * starts and closes its own.
  *
  * @module
  */
 import { Hono } from "hono";
+import { commentNodeId, type FakeContext, registerAppRoutes } from "./github_app_routes.ts";
+import { FakeAppAuth, TOKEN_USER } from "./github_auth.ts";
+import { fileKey, registerChecksRoutes } from "./github_checks_routes.ts";
+import { ghError, notFound, paged, userJson } from "./github_shapes.ts";
+import type {
+  AddCommentOptions,
+  FakeAppOptions,
+  FakeCheckRun,
+  FakeInstallation,
+  FakeReaction,
+  FakeReview,
+  FakeStatus,
+  IssuedToken,
+} from "./github_types.ts";
+
+export type * from "./github_types.ts";
 
 /** A pull request the fake serves (`diff` is returned for `Accept: …diff`). */
 export interface FakePull {
@@ -43,12 +61,45 @@ export interface FakeComment {
   body: string;
   /** How many times it was edited. */
   updatedCount: number;
-  /** Who wrote it (`review-bot`, the token's user, unless a test adds a stranger's comment). */
+  /** Who wrote it (`review-bot`, the token's user, unless a test adds a stranger's comment;
+   * `<slug>[bot]` when written with an installation token). */
   author?: string;
+  /** The author's type (default `User`; `Bot` for an installation token or a `…[bot]` login). */
+  authorType?: "User" | "Bot";
+  /** Set by the GraphQL `minimizeComment` mutation (its node id is `IC_kwDOfake<id>`). */
+  minimized?: { classifier: string };
 }
 
 /** Routes failures can be injected into (`comment` covers both create and update). */
-export type FakeRoute = "pulls.get" | "diff" | "comment" | "comments.list";
+export type FakeRoute =
+  | "pulls.get"
+  | "diff"
+  | "comment"
+  | "comments.list"
+  /** `GET /app` (app JWT). */
+  | "app"
+  /** `POST /app/installations/{id}/access_tokens` (app JWT). */
+  | "app.token"
+  /** `GET /repos/{owner}/{repo}/installation` (app JWT). */
+  | "app.installation"
+  /** `POST /repos/{owner}/{repo}/pulls/{n}/reviews`. */
+  | "review"
+  /** `GET /repos/{owner}/{repo}/pulls/{n}/reviews`. */
+  | "reviews.list"
+  /** `POST /graphql`. */
+  | "graphql"
+  /** `POST /repos/{owner}/{repo}/check-runs`. */
+  | "checks.create"
+  /** `PATCH /repos/{owner}/{repo}/check-runs/{id}`. */
+  | "checks.update"
+  /** `GET /repos/{owner}/{repo}/commits/{ref}/check-runs`. */
+  | "checks.list"
+  /** `POST /repos/{owner}/{repo}/statuses/{sha}`. */
+  | "status"
+  /** `GET /repos/{owner}/{repo}/contents/{path}`. */
+  | "contents"
+  /** `POST /repos/{owner}/{repo}/issues/comments/{id}/reactions`. */
+  | "reaction";
 
 /** How an injected failure behaves. */
 export interface FailOptions {
@@ -96,6 +147,35 @@ export interface FakeGitHub {
   /** Holds the next request to `route` (after its side effect; `pulls.get` answers the pull as
    * it was when the request came) until released. */
   holdNext(route: FakeRoute): HeldRequest;
+  /** Adds a comment someone else wrote (ids continue the fake's own). */
+  addComment(comment: AddCommentOptions): FakeComment;
+  /**
+   * Turns on app mode: `POST /app/installations/{id}/access_tokens` and
+   * `GET /repos/{o}/{r}/installation` take an RS256 JWT by this key; `ghs_` tokens must be issued
+   * and live (else 401 `Bad credentials`); installation tokens act as `<slug>[bot]`; only they may
+   * write check runs. Throws for a PEM that is not a public key.
+   */
+  enableApp(options: FakeAppOptions): void;
+  /** Installs the app on `owner` (all its repositories, or only `repos`). */
+  install(owner: string, installationId: number, repos?: string[]): FakeInstallation;
+  /** Uninstalls: no new tokens (404), and its tokens answer 401. */
+  uninstall(installationId: number): void;
+  /** Installations by id. */
+  installations: Map<number, FakeInstallation>;
+  /** Every installation token issued, in order (move `expiresAt` to expire one). */
+  issuedTokens: IssuedToken[];
+  /** Every pull request review, in order, with its inline comments. */
+  reviews: FakeReview[];
+  /** Every check run, with its updates applied and annotations accumulated. */
+  checkRuns: FakeCheckRun[];
+  /** `true`: check-run writes answer 403 to every token (default false). */
+  checksForbidden(forbidden?: boolean): void;
+  /** Every commit status, in order. */
+  statuses: FakeStatus[];
+  /** Every reaction, in order. */
+  reactions: FakeReaction[];
+  /** Serves `text` as `path` at `ref` (`main` is what a request without `ref` reads). */
+  setFile(owner: string, repo: string, ref: string, path: string, text: string): void;
   /** Stops the server. */
   close(): Promise<void>;
 }
@@ -160,6 +240,24 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
   >();
   const holds = new Map<FakeRoute, Array<{ arrived: () => void; released: Promise<void> }>>();
   let nextCommentId = 1000;
+  let nextId = 100_000;
+  let checksForbidden = false;
+  const auth = new FakeAppAuth();
+  const ctx: FakeContext = {
+    pulls,
+    comments,
+    reviews: [],
+    checkRuns: [],
+    statuses: [],
+    reactions: [],
+    files: new Map(),
+    auth,
+    checksForbidden: () => checksForbidden,
+    failure,
+    held,
+    nextId: () => nextId++,
+  };
+  const who = (authorization: string | undefined) => auth.identify(authorization) ?? TOKEN_USER;
 
   /** The injected failure answer for `route`, if one is pending and is due `when`. */
   function failure(route: FakeRoute, when: "before" | "after" = "before"): Response | undefined {
@@ -181,8 +279,12 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
 
   const commentJson = (comment: FakeComment) => ({
     id: comment.id,
+    node_id: commentNodeId(comment.id),
     body: comment.body,
-    user: { login: comment.author ?? "review-bot", type: "User" },
+    user: userJson(
+      comment.author ?? "review-bot",
+      comment.authorType ?? (comment.author?.endsWith("[bot]") ? "Bot" : "User"),
+    ),
     html_url:
       `https://github.example/${comment.owner}/${comment.repo}/pull/${comment.issueNumber}` +
       `#issuecomment-${comment.id}`,
@@ -197,7 +299,24 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
     });
     await next();
   });
-  app.get("/user", (c) => c.json({ login: "review-bot", type: "User" }));
+  // App mode: an installation token must be issued, live and installed, and reaches only its
+  // installation's repositories (GitHub hides the others: 404).
+  app.use("*", async (c, next) => {
+    const me = auth.identify(c.req.header("authorization"));
+    if (!me) return ghError(401, "Bad credentials");
+    const repo = /^\/repos\/([^/]+)\/([^/]+)/.exec(c.req.path);
+    if (repo && !auth.reaches(me, decodeURIComponent(repo[1]), decodeURIComponent(repo[2]))) {
+      return notFound();
+    }
+    await next();
+  });
+  app.get("/user", (c) => {
+    const me = who(c.req.header("authorization"));
+    if (me.installationId !== undefined) {
+      return ghError(403, "Resource not accessible by integration");
+    }
+    return c.json(userJson(me.login, me.type));
+  });
   app.get("/repos/:owner/:repo/pulls/:number", async (c) => {
     const { owner, repo, number } = c.req.param();
     const wantsDiff = (c.req.header("accept") ?? "").includes("diff");
@@ -224,6 +343,7 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
     if (failed) return failed;
     const { owner, repo, number } = c.req.param();
     const { body } = await c.req.json<{ body: string }>();
+    const me = who(c.req.header("authorization"));
     const comment: FakeComment = {
       id: nextCommentId++,
       owner,
@@ -231,6 +351,7 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
       issueNumber: Number(number),
       body,
       updatedCount: 0,
+      ...(me.installationId === undefined ? {} : { author: me.login, authorType: me.type }),
     };
     comments.push(comment);
     await held("comment");
@@ -245,7 +366,8 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
     const all = comments.filter((x) =>
       x.owner === owner && x.repo === repo && x.issueNumber === Number(number)
     );
-    return c.json(all.slice((page - 1) * perPage, page * perPage).map(commentJson));
+    const { headers } = paged(c.req.url, all);
+    return c.json(all.slice((page - 1) * perPage, page * perPage).map(commentJson), 200, headers);
   });
   app.patch("/repos/:owner/:repo/issues/comments/:id", async (c) => {
     const failed = failure("comment");
@@ -253,14 +375,21 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
     const { id } = c.req.param();
     const comment = comments.find((x) => x.id === Number(id));
     if (!comment) return c.json({ message: "Not Found" }, 404);
-    if ((comment.author ?? "review-bot") !== "review-bot") {
-      return c.json({ message: "Must have admin rights to Repository." }, 403);
+    const me = who(c.req.header("authorization"));
+    if ((comment.author ?? "review-bot") !== me.login) {
+      return c.json({
+        message: me.installationId === undefined
+          ? "Must have admin rights to Repository."
+          : "Resource not accessible by integration",
+      }, 403);
     }
     comment.body = (await c.req.json<{ body: string }>()).body;
     comment.updatedCount++;
     await held("comment");
     return failure("comment", "after") ?? c.json(commentJson(comment));
   });
+  registerAppRoutes(app, ctx);
+  registerChecksRoutes(app, ctx);
 
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
   return Promise.resolve({
@@ -268,6 +397,35 @@ export function startFakeGitHub(): Promise<FakeGitHub> {
     pulls,
     comments,
     requests,
+    installations: auth.installations,
+    issuedTokens: auth.issuedTokens,
+    reviews: ctx.reviews,
+    checkRuns: ctx.checkRuns,
+    statuses: ctx.statuses,
+    reactions: ctx.reactions,
+    addComment(o) {
+      const comment: FakeComment = {
+        id: nextCommentId++,
+        owner: o.owner,
+        repo: o.repo,
+        issueNumber: o.issueNumber,
+        body: o.body,
+        updatedCount: 0,
+        author: o.author,
+        authorType: o.authorType ?? (o.author.endsWith("[bot]") ? "Bot" : "User"),
+      };
+      comments.push(comment);
+      return comment;
+    },
+    enableApp: (options) => auth.enable(options),
+    install: (owner, installationId, repos) => auth.install(owner, installationId, repos),
+    uninstall: (installationId) => auth.uninstall(installationId),
+    checksForbidden(forbidden = true) {
+      checksForbidden = forbidden;
+    },
+    setFile(owner, repo, ref, path, text) {
+      ctx.files.set(fileKey(owner, repo, ref, path), text);
+    },
     setPull(pull) {
       const key = `${pull.owner}/${pull.repo}#${pull.number}`;
       const full: FakePull = {
