@@ -28,17 +28,14 @@ import type { PullRequestInfo } from "./github.ts";
 import { guardLease } from "./lease_guard.ts";
 import { trackProgress } from "./progress.ts";
 import { publishAndComplete, publishFailure } from "./publish.ts";
-import { type CheckReporter, checkReporter } from "./check_publish.ts";
+import { checkReporter } from "./check_publish.ts";
+import { type AttemptState, completeCheck, detailsUrl } from "./attempt_check.ts";
 import { findingAnchors } from "./inline_publish.ts";
 import { REPO_CONFIG_PATH } from "./repo_config.ts";
 import { diffForAgent, loadRepoConfig } from "./repo_settings.ts";
-import { getFindings, getReview } from "../kv/queries.ts";
-import { TERMINAL_STATUSES } from "../kv/records.ts";
+import { getReview } from "../kv/queries.ts";
 import { submitReview } from "./service.ts";
 import { MAX_TITLE_BYTES } from "./webhook_payload.ts";
-
-/** Longest wait for the check run's last update after the review has ended. */
-const CHECK_FINISH_WAIT_MS = 10_000;
 
 /** Bounds of text kept in the review record (which must stay under 64 KiB as KV measures it). */
 const MAX_SUMMARY_BYTES = 16_384;
@@ -83,60 +80,6 @@ export async function runAttempt(
     await guard.stop();
     await completeCheck(deps, started, attempt);
   }
-}
-
-/**
- * Completes the head's check run once the review has ended (whoever ended it), best-effort and
- * bounded: the review's own commit is already made.
- */
-async function completeCheck(deps: ReviewDeps, started: ReviewRecord, attempt: AttemptState) {
-  try {
-    const review = await getReview(deps.kv, started.id);
-    if (!review || !TERMINAL_STATUSES.includes(review.status)) return;
-    if (review.terminalReason === "disabled_by_config") return;
-    // A review that published its result in an earlier attempt finds its check run by its id.
-    const check = attempt.check ??
-      (review.resultStored && review.headSha
-        ? checkReporter(deps.github.forInstallation(review.installationId), review, {
-          log: (message, context) => deps.log("warn", message, context),
-          clock: deps.clock,
-          detailsUrl: detailsUrl(deps, review.id),
-        })
-        : undefined);
-    if (!check) return;
-    const scope = review.scope ?? {};
-    const threshold = scope.failOn ?? scope.minSeverity ?? deps.config.MIN_SEVERITY;
-    if (review.status === "completed") {
-      check.finish({
-        findings: await getFindings(deps.kv, review.id, review.findingCount),
-        summary: review.summary,
-        leftOut: scope.leftOut,
-        configProblems: scope.configProblems,
-        anchors: scope.anchors,
-        threshold,
-      });
-    } else if (review.status === "failed") {
-      check.finish({ findings: [], failedBecause: review.errorMessage ?? "", threshold });
-    } else {
-      check.finish({
-        findings: [],
-        stoppedBecause: review.errorMessage ?? review.terminalReason ?? "cancelled",
-        threshold,
-      });
-    }
-    await Promise.race([check.idle(), new Promise((r) => setTimeout(r, CHECK_FINISH_WAIT_MS))]);
-  } catch (error) {
-    deps.log("warn", "could not complete the check run", {
-      reviewId: started.id,
-      error: error instanceof Error ? error.message : String(error),
-    });
-  }
-}
-
-/** Where a check run's "Details" link points (the review's API page), if the service knows. */
-function detailsUrl(deps: ReviewDeps, reviewId: string): string | undefined {
-  const base = deps.config.PUBLIC_URL;
-  return base ? `${base.replace(/\/+$/, "")}/reviews/${encodeURIComponent(reviewId)}` : undefined;
 }
 
 /** Ends the review held by this attempt (freeing its slot and starting the owner's next). */
@@ -185,11 +128,6 @@ function followUpReview(
 
 function lost(): never {
   throw new AttemptAborted("lease_lost");
-}
-
-/** What one attempt opened that outlives its steps: the head's check run. */
-interface AttemptState {
-  check?: CheckReporter;
 }
 
 async function produceResult(
