@@ -122,4 +122,6 @@ export const keys = {
   repoConfig: (repo: string, sha: string): Deno.KvKey => ["repo_configs", repo, sha],
   /** `["repo_configs_latest", repo]` → CachedRepoConfig: the last one read for the repository. */
   repoConfigLatest: (repo: string): Deno.KvKey => ["repo_configs_latest", repo],
+  /** `["commands_done", commentId]` → when: a `/review cancel` already carried out (30 days). */
+  command: (commentId: number): Deno.KvKey => ["commands_done", commentId],
 };

@@ -93,8 +93,10 @@ export function checkReporter(
   let pendingProgress: string | undefined;
   let finished = false;
 
+  let queued = 0;
   const enqueue = (step: () => Promise<void>) => {
-    chain = chain.then(step).catch((error) => {
+    queued++;
+    chain = chain.then(step).finally(() => queued--).catch((error) => {
       options.log("check run update failed", {
         reviewId,
         error: error instanceof Error ? error.message : String(error),
@@ -157,7 +159,8 @@ export function checkReporter(
     progress(message) {
       if (finished) return;
       pendingProgress = message;
-      if (clock() - lastProgress < progressMs) return;
+      // A slow GitHub gets no pile of updates: the next one goes once the last has been answered.
+      if (clock() - lastProgress < progressMs || queued > 0) return;
       lastProgress = clock();
       enqueue(async () => {
         const line = pendingProgress;

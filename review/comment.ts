@@ -62,7 +62,7 @@ function notes(problems: string[] = [], leftOut: string[] = []): string[] {
   const lines: string[] = [];
   if (problems.length) {
     lines.push(
-      "> **`.github/ai-review.yml` is invalid, so the defaults were used:**",
+      "> **`.github/ai-review.yml` could not be used, so the defaults were:**",
       ...problems.slice(0, 20).map((p) => `> - ${cell(p, 300)}`),
       "",
     );

@@ -182,6 +182,9 @@ export interface CommitStatusInput {
   targetUrl?: string;
 }
 
+/** Bound of a best-effort request (check runs, statuses, reactions). */
+export const BEST_EFFORT_TIMEOUT_MS = 10_000;
+
 /** Pages of reviews read when looking for our own (100 each). */
 export const MAX_REVIEW_PAGES = 10;
 
@@ -357,18 +360,24 @@ function scopedClient(
 ): GitHubClient {
   const call = <T>(what: string, repo: string, run: Parameters<typeof pool.call<T>>[3]) =>
     pool.call(what, repo, installationId, run);
+  /** Best-effort calls (check runs, statuses, reactions) get less time: nothing waits on them. */
+  const brief = <T>(what: string, repo: string, run: Parameters<typeof pool.call<T>>[3]) =>
+    pool.call(what, repo, installationId, run, { timeoutMs: BEST_EFFORT_TIMEOUT_MS });
   // Creates may have happened when no answer came: never retried here.
   const once = { retries: 0 };
 
   let login: Promise<string | null> | undefined;
-  /** The token's login, asked once; `null` when GitHub refuses (an installation token). */
+  /**
+   * Who "we" are: the App's bot (`<slug>[bot]`, from `GET /app`), else the token's login (asked
+   * once); `null` when GitHub refuses to say, and then any bot account counts as us.
+   */
   const whoAmI = (repo: string) =>
-    login ??= pool.isApp ? Promise.resolve(null) : call(
+    login ??= (pool.isApp ? pool.appLogin() : call(
       "users.getAuthenticated",
       repo,
       async ({ octokit, signal }) =>
         (await octokit.users.getAuthenticated({ request: { signal } })).data.login,
-    ).catch((error: ReviewError) => {
+    )).catch((error: ReviewError) => {
       if (error.retryable) {
         login = undefined; // ask again next time
         throw error;
@@ -574,7 +583,7 @@ function scopedClient(
     },
     findCheckRun(repo, headSha, name, externalId) {
       const what = `checks.listForRef ${repo}@${headSha.slice(0, 12)}`;
-      return call(what, repo, async ({ octokit, signal }) => {
+      return brief(what, repo, async ({ octokit, signal }) => {
         const { data } = await octokit.checks.listForRef({
           ...splitRepo(repo),
           ref: headSha,
@@ -589,7 +598,7 @@ function scopedClient(
     },
     createCheckRun(repo, run) {
       const what = `checks.create ${repo}@${run.headSha.slice(0, 12)}`;
-      return call(what, repo, async ({ octokit, signal }) => {
+      return brief(what, repo, async ({ octokit, signal }) => {
         const { data } = await octokit.checks.create({
           ...splitRepo(repo),
           head_sha: run.headSha,
@@ -601,7 +610,7 @@ function scopedClient(
       });
     },
     async updateCheckRun(repo, checkRunId, run) {
-      await call(
+      await brief(
         `checks.update ${repo} (check run ${checkRunId})`,
         repo,
         async ({ octokit, signal }) => {
@@ -615,7 +624,7 @@ function scopedClient(
       );
     },
     async createStatus(repo, sha, status) {
-      await call(
+      await brief(
         `repos.createCommitStatus ${repo}@${sha.slice(0, 12)}`,
         repo,
         async ({ octokit, signal }) => {
@@ -632,7 +641,7 @@ function scopedClient(
       );
     },
     async addReaction(repo, commentId, content) {
-      await call(
+      await brief(
         `reactions.createForIssueComment ${repo} (comment ${commentId})`,
         repo,
         async ({ octokit, signal }) => {

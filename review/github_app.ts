@@ -52,6 +52,11 @@ export interface GitHubAppAuth {
    * (uninstall, suspend, repositories removed).
    */
   forget(installationId: number, ownerLogin?: string): Promise<void>;
+  /**
+   * The login the App's writes are authored by, `<slug>[bot]` (`GET /app` with the app JWT,
+   * asked once per process): how our own comments and reviews are told from other bots'.
+   */
+  botLogin(): Promise<string>;
 }
 
 /**
@@ -73,6 +78,9 @@ export const DEFAULT_RENEW_BEFORE_MS = 5 * 60_000;
  * ```
  */
 export const INSTALLATION_CACHE_MS = 60 * 60_000;
+
+/** What `GET /app` must answer. */
+const AppAnswer = z.object({ slug: z.string().min(1).max(100) });
 
 const TokenAnswer = z.object({
   token: z.string().min(1),
@@ -335,9 +343,27 @@ export function createGitHubAppAuth(options: {
     });
   }
 
+  let login: Promise<string> | undefined;
+  function botLogin(): Promise<string> {
+    return login ??= (async () => {
+      const data = await appRequest(
+        "apps.getAuthenticated",
+        async (headers, signal) =>
+          (await octokit.request("GET /app", { headers, request: { signal } })).data,
+      );
+      const answer = AppAnswer.safeParse(data);
+      if (!answer.success) throw malformed("apps.getAuthenticated");
+      return `${answer.data.slug}[bot]`;
+    })().catch((error) => {
+      login = undefined; // ask again next time
+      throw error;
+    });
+  }
+
   return {
     installationToken,
     installationFor,
+    botLogin,
     async forget(installationId, ownerLogin) {
       generation++;
       tokenRequests.delete(installationId);

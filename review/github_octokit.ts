@@ -31,6 +31,7 @@ export interface AppTokens {
   installationToken(installationId: number): Promise<string>;
   installationFor(repo: string): Promise<number>;
   forget(installationId: number, ownerLogin?: string): Promise<void>;
+  botLogin(): Promise<string>;
 }
 
 /**
@@ -91,9 +92,12 @@ export interface OctokitPool {
     repo: string,
     installationId: number | undefined,
     run: (scope: RequestScope) => Promise<T>,
+    options?: { timeoutMs?: number },
   ): Promise<T>;
   /** Whether the credentials are an App's (whose writes are authored by a bot account). */
   readonly isApp: boolean;
+  /** The App's bot login (`<slug>[bot]`), or `null` without an App. */
+  appLogin(): Promise<string | null>;
 }
 
 /** Installations whose Octokit is kept; the oldest is dropped beyond this. */
@@ -120,7 +124,9 @@ export function createOctokitPool(options: OctokitPoolOptions): OctokitPool {
       interval > 0 ? { maxConcurrent: 1, minTime: interval } : { maxConcurrent: null, minTime: 0 },
     );
   const groups = {
-    global: new Bottleneck.Group({ maxConcurrent: 10 }),
+    // Requests in flight per installation: enough that slow best-effort calls (check runs) never
+    // hold up the reviews' own calls.
+    global: new Bottleneck.Group({ maxConcurrent: 100 }),
     auth: new Bottleneck.Group({ maxConcurrent: 1 }),
     search: new Bottleneck.Group({ maxConcurrent: 1, minTime: 2_000 }),
     write: group(),
@@ -204,17 +210,19 @@ export function createOctokitPool(options: OctokitPoolOptions): OctokitPool {
 
   return {
     isApp: credentials.kind === "app",
-    async call(what, repo, installationId, run) {
+    appLogin: () => credentials.kind === "app" ? credentials.app.botLogin() : Promise.resolve(null),
+    async call(what, repo, installationId, run, callOptions) {
       let installation = installationId;
       if (credentials.kind === "app" && installation === undefined) {
         installation = await credentials.app.installationFor(repo);
       }
-      const signal = AbortSignal.timeout(options.timeoutMs);
+      const timeoutMs = callOptions?.timeoutMs ?? options.timeoutMs;
+      const signal = AbortSignal.timeout(timeoutMs);
       try {
         return await run({ octokit: octokitOf(installation), signal });
       } catch (error) {
         if (signal.aborted && !(error instanceof ReviewError)) {
-          throw new ReviewError(`GitHub ${what} timed out after ${options.timeoutMs} ms`, {
+          throw new ReviewError(`GitHub ${what} timed out after ${timeoutMs} ms`, {
             retryable: true,
             reason: "github_error",
             ambiguous: true,

@@ -162,16 +162,17 @@ async function produceResult(
   const pr = await github.getPullRequest(review.repo, review.pullNumber);
   signal.throwIfAborted();
   if (review.headSha && pr.headSha !== review.headSha) {
+    // Webhooks can arrive out of order: make sure the head GitHub reports now gets its review (a
+    // no-op when one of that head already stands), before this one ends, so whoever sees this
+    // review superseded also finds its successor.
+    if (review.source === "webhook") {
+      await submitReview(deps, followUpReview(review, pr, deps), { supersede: "all" });
+    }
     await end(deps, review.id, leaseToken, {
       status: "cancelled",
       terminalReason: "superseded",
       errorMessage: `pull request head moved from ${review.headSha} to ${pr.headSha}`,
     });
-    // Webhooks can arrive out of order: make sure the head GitHub reports now gets its review
-    // (a no-op when one of that head already stands).
-    if (review.source === "webhook") {
-      await submitReview(deps, followUpReview(review, pr, deps), { supersede: "all" });
-    }
     return null;
   }
   if (pr.state === "closed") {

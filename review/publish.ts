@@ -77,7 +77,10 @@ export async function postOnce(
   step();
   const found = await github.findComment(repo, pullNumber, REVIEW_COMMENT_MARKER);
   step();
-  if (found) return (await github.updateComment(repo, found.id, body)) ?? found;
+  // A comment we may not edit is not ours to adopt: post our own.
+  const adopted = found ? await github.updateComment(repo, found.id, body) : null;
+  if (adopted) return adopted;
+  step();
   try {
     return await github.createComment(repo, pullNumber, body);
   } catch (error) {

@@ -48,13 +48,22 @@ const SeverityField = z.preprocess(
   }),
 );
 
+/** Wildcards per segment: picomatch's regexes backtrack exponentially in their number. */
+const MAX_STARS_PER_SEGMENT = 3;
+/** `**` segments per glob (one more is added to anchor a glob without a slash). */
+const MAX_GLOBSTARS = 2;
+
 const GlobList = z.preprocess(
   (value) => typeof value === "string" ? [value] : value, // `ignore: "*.md"` means one glob
   z.array(
     z.string({ error: "expected a string" })
       .min(1, { error: "expected a non-empty glob" })
       .max(MAX_GLOB_CHARS, { error: `expected a glob of at most ${MAX_GLOB_CHARS} characters` })
-      .refine((glob) => glob === "" || isValidGlob(glob), { error: "expected a valid glob" }),
+      .refine((glob) => glob === "" || isValidGlob(glob), { error: "expected a valid glob" })
+      .refine((glob) => isSimpleGlob(glob), {
+        error: `expected a simpler glob: at most ${MAX_STARS_PER_SEGMENT} \`*\` per path ` +
+          `segment, ${MAX_GLOBSTARS} \`**\`, no extglobs`,
+      }),
     { error: "expected a list of globs" },
   ).max(MAX_GLOBS, { error: `expected at most ${MAX_GLOBS} globs` }).default(() => []),
 );
@@ -423,7 +432,7 @@ function compileGlob(glob: string, nocase: boolean): Glob {
   const anchored = body.includes("/");
   body = anchored ? body.replace(/^\/+/, "") : `**/${body}`;
   const globs = dirOnly ? [`${body}/**`] : [body, `${body}/**`];
-  return { negate, match: picomatch(globs, { dot: true, nocase }) };
+  return { negate, match: picomatch(globs, { dot: true, nocase, noextglob: true }) };
 }
 
 function lastMatch(globs: Glob[], path: string): boolean {
@@ -431,6 +440,20 @@ function lastMatch(globs: Glob[], path: string): boolean {
     if (globs[i].match(path)) return !globs[i].negate;
   }
   return false;
+}
+
+/**
+ * Whether matching `glob` stays cheap on any path: `*a*a*a*a*b` on a long name takes seconds, and
+ * a repository's configuration must never stall the service for every other owner.
+ */
+function isSimpleGlob(glob: string): boolean {
+  const body = glob.replace(/^!/, "");
+  if (/[@!+*?]\(/.test(body)) return false; // extglobs: @(…), !(…), +(…), *(…), ?(…)
+  const segments = body.split("/");
+  if (segments.filter((s) => s === "**").length > MAX_GLOBSTARS) return false;
+  return segments.every((s) =>
+    s === "**" || (s.match(/\*+/g) ?? []).length <= MAX_STARS_PER_SEGMENT
+  );
 }
 
 function isValidGlob(glob: string): boolean {

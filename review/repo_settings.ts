@@ -8,6 +8,7 @@
 import { type CachedRepoConfig, readRepoConfig, storeRepoConfig } from "../kv/repo_configs.ts";
 import type { GitHubClient } from "./github.ts";
 import { splitDiff, truncateDiff } from "./diff.ts";
+import { ReviewError } from "./errors.ts";
 import {
   describeLeftOut,
   parseRepoConfig,
@@ -46,6 +47,18 @@ export async function loadRepoConfig(
     if ((error as { cause?: { tooLarge?: boolean } }).cause?.tooLarge) {
       parsed = parseRepoConfig(null);
       parsed.problems = [`${REPO_CONFIG_PATH} is larger than 64 KiB; it was not read`];
+    } else if (error instanceof ReviewError && !error.retryable) {
+      // Refused (a 403: the installation has not accepted the Contents permission): review with
+      // the defaults, say so, and ask again next time (nothing is cached).
+      const status = (error.cause as { status?: number } | undefined)?.status;
+      const fallback = parseRepoConfig(null);
+      return {
+        config: fallback.config,
+        problems: [
+          `${REPO_CONFIG_PATH} could not be read (GitHub answered ${status ?? "an error"}); ` +
+          "check that the App has the Contents: read permission",
+        ],
+      };
     } else {
       throw error;
     }

@@ -16,6 +16,7 @@ import {
 import type { Finding, Owner, ReviewEvent, ReviewRecord, ReviewStatus } from "../kv/records.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
 import { readLatestRepoConfig } from "../kv/repo_configs.ts";
+import { commandDone, markCommandDone } from "../kv/commands.ts";
 import type { RepoConfig } from "./repo_config.ts";
 import { type EventDecision, reviewFromCommand } from "./webhook_events.ts";
 
@@ -221,6 +222,8 @@ export async function runCommand(
   }
 > {
   if (command.command === "cancel") {
+    // A redelivered cancel must not stop the reviews started since.
+    if (await commandDone(deps.kv, command.commentId)) return { command: "cancel", stopped: 0 };
     const { changes, stopped } = await cancelPullRequest(
       txnContext(deps),
       command.repo,
@@ -230,6 +233,7 @@ export async function runCommand(
       "cancelled",
     );
     deps.apply(changes);
+    await markCommandDone(deps.kv, command.commentId, deps.clock());
     react(deps, command);
     return { command: "cancel", stopped };
   }

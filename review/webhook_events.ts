@@ -19,7 +19,10 @@ const RepositorySchema = z.object({
   }),
 });
 
-const InstallationRefSchema = z.object({ id: z.number().int().positive() }).optional();
+const InstallationRefSchema = z.object({
+  id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+})
+  .optional().catch(undefined);
 
 /** The part of an `issue_comment` payload a command needs. */
 const IssueCommentSchema = z.object({

@@ -36,8 +36,12 @@ export const PullRequestPayloadSchema = z.object({
       type: z.string().max(64),
     }),
   }),
-  /** Present when the delivery comes from a GitHub App installation. */
-  installation: z.object({ id: z.number().int().positive() }).optional(),
+  /**
+   * Present when the delivery comes from a GitHub App installation. A malformed one is dropped,
+   * not refused: the review then finds its installation by repository.
+   */
+  installation: z.object({ id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER) })
+    .optional().catch(undefined),
 });
 /** A validated `pull_request` payload. */
 export type PullRequestPayload = z.infer<typeof PullRequestPayloadSchema>;

@@ -148,7 +148,7 @@ Deno.test("an App review posts one summary comment, one inline review with one c
     // Every GitHub call used the installation token, and one was enough.
     assert.equal(h.github.issuedTokens.length, 1);
     const token = h.github.issuedTokens[0].token;
-    const calls = h.github.requests.filter((r) => !r.path.startsWith("/app/"));
+    const calls = h.github.requests.filter((r) => r.path !== "/app" && !r.path.startsWith("/app/"));
     assert.ok(calls.every((r) => r.authorization === `token ${token}`), "installation token");
     console.log(
       `GitHub calls for a review with an inline comment: ${calls.length} ` +
@@ -176,7 +176,7 @@ Deno.test("no finding on the diff: no inline review, a successful check; calls c
     assert.equal(h.github.comments.length, 1);
     assert.equal(h.github.reviews.length, 0);
     assert.equal(h.github.checkRuns[0].conclusion, "success", "below fail_on");
-    const calls = h.github.requests.filter((r) => !r.path.startsWith("/app/"));
+    const calls = h.github.requests.filter((r) => r.path !== "/app" && !r.path.startsWith("/app/"));
     console.log(`GitHub calls for a review without inline comments: ${calls.length}`);
   } finally {
     await h.close();
