@@ -204,6 +204,33 @@ export const ReviewRecordSchema = z.object({
 /** A stored review. */
 export type ReviewRecord = z.infer<typeof ReviewRecordSchema>;
 
+/** What a new review is given; {@link newReview} adds the rest. */
+export type NewReviewFields = Omit<
+  ReviewRecord,
+  "status" | "attempts" | "handBacks" | "findingCount" | "skippedEvents"
+>;
+
+/**
+ * A new `pending` review: its fields, and the counters every review starts with at zero.
+ *
+ * @example
+ * ```ts
+ * const review = newReview({ id, source: "api", owner, repo: "octo/app", pullNumber: 1,
+ *   createdAt: Date.now() });
+ * review.status; // "pending"
+ * ```
+ */
+export function newReview(fields: NewReviewFields): ReviewRecord {
+  return {
+    ...fields,
+    status: "pending",
+    attempts: 0,
+    handBacks: 0,
+    findingCount: 0,
+    skippedEvents: 0,
+  };
+}
+
 /** Per-owner counters under `["owners", type, id]`. */
 export const OwnerStateSchema = z.object({
   owner: OwnerSchema,

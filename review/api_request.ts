@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import type { ReviewRecord } from "../kv/records.ts";
+import { newReview, type ReviewRecord } from "../kv/records.ts";
 import { kvValueBytes, MAX_RECORD_BYTES } from "../kv/size.ts";
 
 /**
@@ -55,23 +55,18 @@ export type CreateReviewBody = z.infer<typeof CreateReviewBodySchema>;
  */
 export function reviewFromApiBody(body: CreateReviewBody, now: number): ReviewRecord {
   const { githubRepo, pullNumber, prompt, model, ...rest } = body.sessionInput;
-  return {
+  return newReview({
     id: body.reviewId,
     source: "api",
     owner: { type: body.owner.type, id: body.owner.id, login: body.owner.login },
     repo: githubRepo,
     pullNumber,
-    status: "pending",
-    attempts: 0,
-    handBacks: 0,
     createdAt: now,
-    findingCount: 0,
-    skippedEvents: 0,
     prompt,
     model,
     sessionInput: { githubRepo, pullNumber, ...rest },
     authToken: body.authToken,
-  };
+  });
 }
 
 /**

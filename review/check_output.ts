@@ -6,7 +6,8 @@
  * @module
  */
 import type { Finding, Severity } from "../kv/records.ts";
-import { countBySeverity, SEVERITY_ORDER } from "./findings.ts";
+import { countBySeverity, SEVERITY_ORDER, severityRank } from "./findings.ts";
+import { closeOpenFence, compareText, cutText, oneLine } from "./text.ts";
 import { commentableLines, diffPlacement } from "./inline_review.ts";
 
 /**
@@ -51,26 +52,6 @@ const LEVEL: Record<Severity, CheckAnnotation["annotation_level"]> = {
   info: "notice",
 };
 
-function rank(severity: Severity): number {
-  return SEVERITY_ORDER.indexOf(severity);
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Cuts to at most `max` characters, ending with `…` when cut (never inside a surrogate pair). */
-function cutText(text: string, max: number): string {
-  if (text.length <= max) return text;
-  if (max <= 0) return "";
-  return `${text.slice(0, max - 1).replace(/[\uD800-\uDBFF]$/, "")}…`;
-}
-
-/** One line of text: newlines flattened, trimmed, cut to `max` characters. */
-function oneLine(text: string, max: number): string {
-  return cutText(text.slice(0, 4 * max).replace(/\s*[\r\n]+\s*/g, " ").trim(), max);
-}
-
 /**
  * The check run's conclusion: `failure` when the review failed, `neutral` when some finding is at
  * or above `threshold`, `success` otherwise.
@@ -84,8 +65,8 @@ export function checkConclusion(
   input: { findings: Finding[]; threshold: Severity; failed: boolean },
 ): "success" | "neutral" | "failure" {
   if (input.failed) return "failure";
-  const limit = rank(input.threshold);
-  return input.findings.some((f) => rank(f.severity) <= limit) ? "neutral" : "success";
+  const limit = severityRank(input.threshold);
+  return input.findings.some((f) => severityRank(f.severity) <= limit) ? "neutral" : "success";
 }
 
 /**
@@ -110,7 +91,7 @@ export function checkAnnotations(findings: Finding[], diff: string): CheckAnnota
     const advice = finding.suggestion?.trim();
     const message = finding.description.trim() + (advice ? `\n\nSuggestion: ${advice}` : "");
     out.push({
-      rank: rank(finding.severity),
+      rank: severityRank(finding.severity),
       annotation: {
         path: finding.file_path,
         start_line: where.start,
@@ -229,22 +210,6 @@ function boundSummary(parts: string[]): string {
     parts = parts.with(at, closeOpenFence(cutText(parts[at], room)));
   }
   return cutText(parts.join("\n\n"), MAX_CHECK_SUMMARY_CHARS);
-}
-
-/** Appends the closing fence when the markdown ends inside a fenced code block. */
-function closeOpenFence(text: string): string {
-  let open: string | null = null;
-  for (const line of text.split("\n")) {
-    const match = line.match(/^ {0,3}(`{3,}|~{3,})(.*)$/);
-    if (!match) continue;
-    if (!open) {
-      if (match[1][0] === "`" && match[2].includes("`")) continue;
-      open = match[1];
-    } else if (match[1][0] === open[0] && match[1].length >= open.length && !match[2].trim()) {
-      open = null;
-    }
-  }
-  return open ? `${text}\n${open}` : text;
 }
 
 /**

@@ -5,7 +5,8 @@
  * @module
  */
 import type { Finding } from "../kv/records.ts";
-import { countBySeverity, SEVERITY_ORDER } from "./findings.ts";
+import { countBySeverity, SEVERITY_ORDER, severityRank } from "./findings.ts";
+import { compareText } from "./text.ts";
 
 /** First line of every comment the service posts. */
 export const REVIEW_COMMENT_MARKER = "<!-- ai-code-review:v1 -->";
@@ -35,14 +36,10 @@ function codeCell(path: string): string {
   return text.includes("`") ? `\`\` ${text} \`\`` : `\`${text}\``;
 }
 
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 /** Severity (most severe first), then file, then line (file-level findings first). */
 function sortFindings(findings: Finding[]): Finding[] {
   return [...findings].sort((a, b) =>
-    SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity) ||
+    severityRank(a.severity) - severityRank(b.severity) ||
     compareText(a.file_path, b.file_path) ||
     (a.line_start ?? -1) - (b.line_start ?? -1)
   );

@@ -17,6 +17,18 @@ const SEVERITY_MAP: Record<AgentFinding["severity"], Severity> = {
 export const SEVERITY_ORDER: readonly Severity[] = ["critical", "high", "medium", "low", "info"];
 
 /**
+ * A severity's place in {@link SEVERITY_ORDER}: 0 is the most severe.
+ *
+ * @example
+ * ```ts
+ * severityRank("critical") < severityRank("info"); // true
+ * ```
+ */
+export function severityRank(severity: Severity): number {
+  return SEVERITY_ORDER.indexOf(severity);
+}
+
+/**
  * Maps an agent severity to the stored scale.
  *
  * @example

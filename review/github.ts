@@ -9,13 +9,16 @@
  *
  * @module
  */
+import type { CheckAnnotation } from "./check_output.ts";
 import { truncateDiff } from "./diff.ts";
+import type { InlineComment } from "./inline_review.ts";
 import { ReviewError } from "./errors.ts";
 import { answeredStatus, githubError, malformed } from "./github_errors.ts";
 import {
   createOctokitPool,
   type GitHubCredentials,
   type OctokitPoolOptions,
+  type RequestScope,
 } from "./github_octokit.ts";
 
 export { githubError } from "./github_errors.ts";
@@ -137,14 +140,7 @@ export interface PostedReview {
 export interface NewReview {
   commitId: string;
   body: string;
-  comments: Array<{
-    path: string;
-    line: number;
-    side: "RIGHT";
-    start_line?: number;
-    start_side?: "RIGHT";
-    body: string;
-  }>;
+  comments: InlineComment[];
 }
 
 /** A check run we created. */
@@ -163,14 +159,7 @@ export interface CheckRunInput {
   output?: {
     title: string;
     summary: string;
-    annotations?: Array<{
-      path: string;
-      start_line: number;
-      end_line: number;
-      annotation_level: "failure" | "warning" | "notice";
-      title: string;
-      message: string;
-    }>;
+    annotations?: CheckAnnotation[];
   };
 }
 
@@ -193,6 +182,9 @@ export interface PostedComment {
   id: number;
   url: string;
 }
+
+/** Items per page of the lists read (GitHub's largest). */
+const PAGE_SIZE = 100;
 
 /** Pages of comments read when looking for our own comment (100 each). */
 export const MAX_COMMENT_PAGES = 30;
@@ -384,11 +376,26 @@ function scopedClient(
       }
       return null;
     });
-  const ours = async (repo: string) => {
+  /** Whether a comment or review is ours and starts with `marker`: anyone can write a marker. */
+  const markedByUs = async (repo: string, marker: string) => {
     const me = await whoAmI(repo);
-    return (user: { login?: string; type?: string } | null | undefined) =>
-      me ? user?.login === me : user?.type === "Bot";
+    return (item: { body?: string | null; user?: { login?: string; type?: string } | null }) =>
+      typeof item.body === "string" && item.body.startsWith(marker) &&
+      (me ? item.user?.login === me : item.user?.type === "Bot");
   };
+  /** A list read page by page (up to `maxPages` of {@link PAGE_SIZE}); a short page is the last. */
+  async function* pages<T>(
+    what: string,
+    repo: string,
+    maxPages: number,
+    list: (scope: RequestScope & { page: number }) => Promise<T[]>,
+  ): AsyncGenerator<T[]> {
+    for (let page = 1; page <= maxPages; page++) {
+      const items = await call(`${what} (page ${page})`, repo, (scope) => list({ ...scope, page }));
+      yield items;
+      if (items.length < PAGE_SIZE) return;
+    }
+  }
 
   return {
     getPullRequest(repo, pullNumber) {
@@ -467,26 +474,25 @@ function scopedClient(
       });
     },
     async findComment(repo, pullNumber, marker) {
-      const isOurs = await ours(repo);
-      for (let page = 1; page <= MAX_COMMENT_PAGES; page++) {
-        const comments = await call(
-          `issues.listComments ${repo}#${pullNumber} (page ${page})`,
+      const isMarked = await markedByUs(repo, marker);
+      const what = `issues.listComments ${repo}#${pullNumber}`;
+      for await (
+        const comments of pages(
+          what,
           repo,
-          async ({ octokit, signal }) =>
-            (await octokit.issues.listComments({
+          MAX_COMMENT_PAGES,
+          ({ octokit, signal, page }) =>
+            octokit.issues.listComments({
               ...splitRepo(repo),
               issue_number: pullNumber,
-              per_page: 100,
+              per_page: PAGE_SIZE,
               page,
               request: { signal },
-            })).data,
-        );
-        // Anyone can write our marker into a comment; only our own comment is adopted.
-        const mine = comments.find((c) =>
-          typeof c.body === "string" && c.body.startsWith(marker) && isOurs(c.user)
-        );
+            }).then((r) => r.data),
+        )
+      ) {
+        const mine = comments.find(isMarked);
         if (mine) return { id: mine.id, url: mine.html_url };
-        if (comments.length < 100) return null;
       }
       return null;
     },
@@ -517,33 +523,33 @@ function scopedClient(
       });
     },
     async findReviews(repo, pullNumber, markerPrefix) {
-      const isOurs = await ours(repo);
+      const isMarked = await markedByUs(repo, markerPrefix);
+      const what = `pulls.listReviews ${repo}#${pullNumber}`;
       const found: PostedReview[] = [];
-      for (let page = 1; page <= MAX_REVIEW_PAGES; page++) {
-        const reviews = await call(
-          `pulls.listReviews ${repo}#${pullNumber} (page ${page})`,
+      for await (
+        const reviews of pages(
+          what,
           repo,
-          async ({ octokit, signal }) =>
-            (await octokit.pulls.listReviews({
+          MAX_REVIEW_PAGES,
+          ({ octokit, signal, page }) =>
+            octokit.pulls.listReviews({
               ...splitRepo(repo),
               pull_number: pullNumber,
-              per_page: 100,
+              per_page: PAGE_SIZE,
               page,
               request: { signal },
-            })).data,
-        );
-        for (const r of reviews) {
-          if (typeof r.body === "string" && r.body.startsWith(markerPrefix) && isOurs(r.user)) {
-            found.push({
-              id: r.id,
-              nodeId: r.node_id,
-              url: r.html_url,
-              body: r.body,
-              commitId: r.commit_id ?? "",
-            });
-          }
+            }).then((r) => r.data),
+        )
+      ) {
+        for (const r of reviews.filter(isMarked)) {
+          found.push({
+            id: r.id,
+            nodeId: r.node_id,
+            url: r.html_url,
+            body: r.body,
+            commitId: r.commit_id ?? "",
+          });
         }
-        if (reviews.length < 100) break;
       }
       return found;
     },

@@ -8,7 +8,8 @@
 import type { Finding, Severity } from "../kv/records.ts";
 import { MAX_COMMENT_CHARS } from "./comment.ts";
 import { splitDiff } from "./diff.ts";
-import { SEVERITY_ORDER } from "./findings.ts";
+import { severityRank } from "./findings.ts";
+import { closeOpenFence, compareText, cutText, oneLine } from "./text.ts";
 
 /**
  * First line of every inline review body we post; followed on the same line by
@@ -198,10 +199,12 @@ export function buildInlineReview(input: {
 }): { body: string; comments: InlineComment[]; outsideDiff: Finding[] } {
   const lines = commentableLines(input.diff);
   const limit = Math.max(0, Math.floor(input.maxComments ?? DEFAULT_MAX_INLINE_COMMENTS));
-  const threshold = rank(input.minSeverity);
+  const threshold = severityRank(input.minSeverity);
   const placed: { finding: Finding; start: number; end: number }[] = [];
   const outside: { finding: Finding; reason: string }[] = [];
-  for (const finding of bySeverity(input.findings.filter((f) => rank(f.severity) <= threshold))) {
+  for (
+    const finding of bySeverity(input.findings.filter((f) => severityRank(f.severity) <= threshold))
+  ) {
     const where = diffPlacement(finding, lines);
     if (where && placed.length < limit) placed.push({ finding, ...where });
     else outside.push({ finding, reason: outsideReason(finding, lines, where !== null) });
@@ -230,18 +233,10 @@ export function buildInlineReview(input: {
   };
 }
 
-function rank(severity: Severity): number {
-  return SEVERITY_ORDER.indexOf(severity);
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 /** Severity (most severe first), then file, then line (no line first); stable otherwise. */
 function bySeverity(findings: Finding[]): Finding[] {
   return [...findings].sort((a, b) =>
-    rank(a.severity) - rank(b.severity) || compareText(a.file_path, b.file_path) ||
+    severityRank(a.severity) - severityRank(b.severity) || compareText(a.file_path, b.file_path) ||
     (a.line_start ?? -1) - (b.line_start ?? -1)
   );
 }
@@ -255,35 +250,6 @@ function outsideReason(
   if (!lines.has(finding.file_path)) return "file not in the diff";
   if (finding.line_start === null) return "no line";
   return "line not in the diff";
-}
-
-/** Cuts to at most `max` characters, ending with `…` when cut (never inside a surrogate pair). */
-function cutText(text: string, max: number): string {
-  if (text.length <= max) return text;
-  if (max <= 0) return "";
-  return `${text.slice(0, max - 1).replace(/[\uD800-\uDBFF]$/, "")}…`;
-}
-
-/** One line of text: newlines flattened, trimmed, cut to `max` characters. */
-function oneLine(text: string, max: number): string {
-  return cutText(text.slice(0, 4 * max).replace(/\s*[\r\n]+\s*/g, " ").trim(), max);
-}
-
-/** Appends the closing fence when the markdown ends inside a fenced code block. */
-function closeOpenFence(text: string): string {
-  let open: { char: string; size: number } | null = null;
-  for (const line of text.split("\n")) {
-    const match = line.match(/^ {0,3}(`{3,}|~{3,})(.*)$/);
-    if (!match) continue;
-    const char = match[1][0];
-    if (!open) {
-      if (char === "`" && match[2].includes("`")) continue; // Inline code, not a fence.
-      open = { char, size: match[1].length };
-    } else if (char === open.char && match[1].length >= open.size && !match[2].trim()) {
-      open = null;
-    }
-  }
-  return open ? `${text}\n${open.char.repeat(open.size)}` : text;
 }
 
 /** Markdown cut to `max` characters with any code block it leaves open closed. */

@@ -16,7 +16,7 @@ import {
   updateRunning,
 } from "../kv/attempts.ts";
 import { supersedeOthers } from "../kv/cancel.ts";
-import type { ReviewRecord } from "../kv/records.ts";
+import { newReview, type ReviewRecord } from "../kv/records.ts";
 import { RecordTooLargeError, truncateForKv } from "../kv/size.ts";
 import { attemptLimit, type Outcome, stopOutcome } from "../kv/transitions.ts";
 import { type AgentSessionResult, runAgent } from "./agent_session.ts";
@@ -108,7 +108,7 @@ function followUpReview(
   pr: PullRequestInfo,
   deps: ReviewDeps,
 ): ReviewRecord {
-  return {
+  return newReview({
     id: crypto.randomUUID(),
     source: review.source,
     owner: review.owner,
@@ -117,13 +117,8 @@ function followUpReview(
     headSha: pr.headSha,
     baseSha: pr.baseSha,
     title: truncateForKv(pr.title, MAX_TITLE_BYTES),
-    status: "pending",
-    attempts: 0,
-    handBacks: 0,
     createdAt: deps.clock(),
-    findingCount: 0,
-    skippedEvents: 0,
-  };
+  });
 }
 
 function lost(): never {

@@ -11,7 +11,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { type Severity, SeveritySchema } from "../kv/records.ts";
 import { splitDiff } from "./diff.ts";
-import { SEVERITY_ORDER } from "./findings.ts";
+import { severityRank } from "./findings.ts";
 
 /**
  * Where the settings live in the repository (on the PR's base branch).
@@ -377,7 +377,7 @@ export function selectDiff(
  * ```
  */
 export function atLeast(severity: Severity, threshold: Severity): boolean {
-  return SEVERITY_ORDER.indexOf(severity) <= SEVERITY_ORDER.indexOf(threshold);
+  return severityRank(severity) <= severityRank(threshold);
 }
 
 const REASONS: Record<LeftOut["why"], [one: string, many: string]> = {

@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import type { Owner, ReviewRecord } from "../kv/records.ts";
+import { newReview, type Owner, type ReviewRecord } from "../kv/records.ts";
 
 /** Who may ask for a review in a comment (`author_association`). */
 export const COMMAND_ASSOCIATIONS = ["OWNER", "MEMBER", "COLLABORATOR"] as const;
@@ -160,22 +160,17 @@ export function reviewFromCommand(
   command: Extract<EventDecision, { kind: "command" }>,
   meta: { deliveryId?: string; now: number },
 ): ReviewRecord {
-  return {
+  return newReview({
     id: commandReviewId(command.commentId),
     source: "webhook",
     owner: command.owner,
     repo: command.repo,
     pullNumber: command.pullNumber,
-    status: "pending",
-    attempts: 0,
-    handBacks: 0,
     createdAt: meta.now,
     deliveryId: meta.deliveryId,
-    findingCount: 0,
-    skippedEvents: 0,
     command: { commentId: command.commentId, by: command.by },
     ...(command.installationId ? { installationId: command.installationId } : {}),
-  };
+  });
 }
 
 /**

@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import type { Owner, ReviewRecord } from "../kv/records.ts";
+import { newReview, type Owner, type ReviewRecord } from "../kv/records.ts";
 import { truncateForKv } from "../kv/size.ts";
 
 /** A stored title's bound, as KV measures it (GitHub's own titles are at most 256 characters). */
@@ -134,7 +134,7 @@ export function reviewFromPayload(
 ): ReviewRecord {
   const pr = payload.pull_request;
   const updatedAt = pr.updated_at ? Date.parse(pr.updated_at) : NaN;
-  return {
+  return newReview({
     id: meta.id,
     source: "webhook",
     owner: ownerOf(payload),
@@ -144,13 +144,8 @@ export function reviewFromPayload(
     baseSha: pr.base.sha,
     title: pr.title,
     prUpdatedAt: Number.isNaN(updatedAt) ? undefined : updatedAt,
-    status: "pending",
-    attempts: 0,
-    handBacks: 0,
     createdAt: meta.now,
     deliveryId: meta.deliveryId,
-    findingCount: 0,
-    skippedEvents: 0,
     ...(payload.installation ? { installationId: payload.installation.id } : {}),
-  };
+  });
 }
