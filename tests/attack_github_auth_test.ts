@@ -18,7 +18,7 @@ import {
   OWNER,
   settled,
   withApp,
-} from "./attack_github_helpers.ts";
+} from "./github_app_helpers.ts";
 import { sha, waitFor, WEBHOOK_SECRET } from "./harness.ts";
 
 /** An agent that holds every session until the attempt aborts it. */

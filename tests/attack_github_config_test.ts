@@ -13,7 +13,7 @@ import {
   OWNER,
   settled,
   withApp,
-} from "./attack_github_helpers.ts";
+} from "./github_app_helpers.ts";
 
 Deno.test("attack config (withstood, was a defect): a glob with many stars, which takes exponential time on a long file name, is refused", () => {
   // 13 stars: picomatch's regex would take seconds on a 31-character name, blocking the event loop.

@@ -20,7 +20,7 @@ import {
   settled,
   signedRequest,
   withApp,
-} from "./attack_github_helpers.ts";
+} from "./github_app_helpers.ts";
 import { type Harness, sha, waitFor } from "./harness.ts";
 
 /** A review someone else wrote, put straight into the fake's records. */

@@ -4,10 +4,20 @@
  * configuration, `/review` commands, installation events, outdated reviews minimized.
  */
 import assert from "node:assert/strict";
-import { generateKeyPairSync } from "node:crypto";
-import examples from "@octokit/webhooks-examples" with { type: "json" };
 import type { AgentFinding } from "../review/agent_events.ts";
 import { reviewScript } from "./fakes/agent.ts";
+import {
+  appHarness as startApp,
+  commentPayload,
+  DIFF,
+  example,
+  INSTALLATION,
+  openPayload,
+  openPull,
+  OWNER,
+  OWNER_ID,
+  settled,
+} from "./github_app_helpers.ts";
 import {
   type Harness,
   type HarnessOptions,
@@ -16,38 +26,6 @@ import {
   startHarness,
   waitFor,
 } from "./harness.ts";
-
-const APP_ID = 4242;
-const INSTALLATION = 777;
-const OWNER_ID = 31;
-const OWNER = `owner${OWNER_ID}`;
-const REPO = `${OWNER}/service`;
-
-const keys = generateKeyPairSync("rsa", {
-  modulusLength: 2048,
-  privateKeyEncoding: { type: "pkcs1", format: "pem" },
-  publicKeyEncoding: { type: "spki", format: "pem" },
-});
-
-/** A change to `src/app.ts` (line 2 added) and to `package-lock.json`. */
-const DIFF = [
-  "diff --git a/src/app.ts b/src/app.ts",
-  "--- a/src/app.ts",
-  "+++ b/src/app.ts",
-  "@@ -1,2 +1,3 @@",
-  " const a = 1;",
-  "+const b = eval(input);",
-  " export { a };",
-  "diff --git a/package-lock.json b/package-lock.json",
-  "--- a/package-lock.json",
-  "+++ b/package-lock.json",
-  "@@ -1,3 +1,3 @@",
-  " {",
-  '-  "lockfileVersion": 2',
-  '+  "lockfileVersion": 3',
-  " }",
-  "",
-].join("\n");
 
 const ON_DIFF: AgentFinding = {
   severity: "critical",
@@ -67,48 +45,12 @@ const ELSEWHERE: AgentFinding = {
   agent_type: "correctness",
 };
 
-/** A harness whose service authenticates as the App, with one installation on `OWNER`. */
-async function appHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const h = await startHarness({
+/** The App harness of these tests: the agent reports one finding on the diff and one elsewhere. */
+function appHarness(options: HarnessOptions = {}): Promise<Harness> {
+  return startApp({
     script: reviewScript({ findings: [ON_DIFF, ELSEWHERE], summary: "One real problem." }),
     ...options,
-    env: {
-      // The one-line form Deno Deploy's settings need.
-      GITHUB_APP_ID: String(APP_ID),
-      GITHUB_APP_PRIVATE_KEY: keys.privateKey.replaceAll("\n", "\\n"),
-      FAST_PATH: "true",
-      ...options.env,
-    },
   });
-  h.github.enableApp({ appId: APP_ID, publicKeyPem: keys.publicKey });
-  h.github.install(OWNER, INSTALLATION);
-  return h;
-}
-
-function openPayload(number: number, headSha: string, action = "opened") {
-  const payload = pullRequestPayload({ action, ownerId: OWNER_ID, number, headSha });
-  return { ...payload, installation: { id: INSTALLATION } };
-}
-
-async function openPull(h: Harness, number: number, headSha = sha(number), diff = DIFF) {
-  h.github.setPull({ owner: OWNER, repo: "service", number, headSha, diff });
-  const res = await h.sendWebhook("pull_request", openPayload(number, headSha));
-  assert.equal(res.status, 202, JSON.stringify(res.body));
-  return res.body.reviewId as string;
-}
-
-/** Resolves when the review is terminal and its check run (or status) is final too. */
-async function settled(h: Harness, id: string, status = "completed") {
-  const review = await h.waitForStatus(id, [status]);
-  await waitFor(
-    "the check to complete",
-    () =>
-      h.github.checkRuns.some((r) => r.externalId === id && r.status === "completed") ||
-        h.github.statuses.some((s) => s.state !== "pending")
-        ? true
-        : undefined,
-  );
-  return review;
 }
 
 Deno.test("an App review posts one summary comment, one inline review with one comment and one completed check run; the lock file never reaches the agent", async () => {
@@ -284,45 +226,6 @@ Deno.test("instructions and model from the configuration reach the agent; ignore
   }
 });
 
-type Example = { name: string; examples: Record<string, unknown>[] };
-/** An `issue_comment.created` payload (a real example) for a comment the fake GitHub holds. */
-function commentPayload(
-  h: Harness,
-  body: string,
-  association: string,
-  number = 9,
-) {
-  const commentId = h.github.addComment({
-    owner: OWNER,
-    repo: "service",
-    issueNumber: number,
-    body,
-    author: "maintainer",
-  }).id;
-  const group = (examples as unknown as Example[]).find((e) => e.name === "issue_comment")!;
-  const payload = structuredClone(group.examples.find((e) => e.action === "created")!) as {
-    issue: Record<string, unknown>;
-    comment: Record<string, unknown>;
-    repository: Record<string, unknown>;
-    installation?: unknown;
-  };
-  payload.issue.number = number;
-  payload.issue.state = "open";
-  payload.issue.pull_request = { url: `https://api.github.com/repos/${REPO}/pulls/${number}` };
-  payload.comment.id = commentId;
-  payload.comment.body = body;
-  payload.comment.author_association = association;
-  payload.repository.full_name = REPO;
-  payload.repository.owner = {
-    ...(payload.repository.owner as Record<string, unknown>),
-    id: OWNER_ID,
-    login: OWNER,
-    type: "Organization",
-  };
-  payload.installation = { id: INSTALLATION };
-  return payload;
-}
-
 Deno.test("/review from a member queues a fresh review of the current head once, with 👀; others are ignored", async () => {
   const h = await appHarness();
   try {
@@ -330,11 +233,11 @@ Deno.test("/review from a member queues a fresh review of the current head once,
     await settled(h, first);
     const sessions = h.agent.sessions.length;
 
-    const stranger = await h.sendWebhook("issue_comment", commentPayload(h, "/review", "NONE"));
+    const stranger = await h.sendWebhook("issue_comment", commentPayload(h, "/review", "NONE", 9));
     assert.equal(stranger.status, 200);
     assert.equal(stranger.body.status, "ignored");
 
-    const payload = commentPayload(h, "/review", "MEMBER");
+    const payload = commentPayload(h, "/review", "MEMBER", 9);
     const commentId = (payload.comment as { id: number }).id;
     const asked = await h.sendWebhook("issue_comment", payload);
     assert.equal(asked.status, 202, JSON.stringify(asked.body));
@@ -387,8 +290,7 @@ Deno.test("an uninstalled installation's cached token is dropped", async () => {
   try {
     await settled(h, await openPull(h, 11));
     assert.equal(h.github.issuedTokens.length, 1);
-    const group = (examples as unknown as Example[]).find((e) => e.name === "installation")!;
-    const deleted = structuredClone(group.examples.find((e) => e.action === "deleted")!);
+    const deleted = example("installation", "deleted");
     (deleted.installation as { id: number }).id = INSTALLATION;
     const res = await h.sendWebhook("installation", deleted);
     assert.deepEqual([res.status, res.body.status], [200, "forgotten"]);

@@ -1,5 +1,5 @@
 /**
- * Helpers of the attack suites against the GitHub App publishing, auth and configuration code:
+ * Helpers of the GitHub App suites (tests/github_app_test.ts and the attack suites):
  * an App-mode harness (one installation on `OWNER`), pull requests with a known diff, signed
  * `issue_comment` payloads, and a wait for a review and its check to settle.
  */
