@@ -5,11 +5,11 @@
  *
  * @module
  */
-import { type Changes, emptyChanges } from "./changes.ts";
+import { type ChangeCause, type Changes, emptyChanges, labelRequeue } from "./changes.ts";
 import { retryTransaction } from "./commit.ts";
 import { keys } from "./keys.ts";
 import type { OwnerTxn, TxnContext } from "./owner_txn.ts";
-import type { Finding, PullComment, ReviewRecord } from "./records.ts";
+import type { Finding, PullComment, ReviewRecord, TerminalReason } from "./records.ts";
 import { kvValueBytes, MAX_RECORD_BYTES, RecordTooLargeError } from "./size.ts";
 import {
   endIn,
@@ -252,20 +252,23 @@ export function finishAttempt(
  * The shared shape of retry, hand-back and deferral: only the attempt holding the lease sends its
  * review back, and a review whose stop was requested ends instead.
  */
-function sendBack(
+async function sendBack(
   ctx: TxnContext,
   reviewId: string,
   leaseToken: string,
   name: string,
   plan: (review: ReviewRecord, txn: OwnerTxn) => ReviewRecord,
+  cause: ChangeCause,
 ): Promise<Transition | null> {
-  return transition(ctx, reviewId, name, (review, txn) => {
+  const t = await transition(ctx, reviewId, name, (review, txn) => {
     if (!holdsLease(review, leaseToken)) return null;
     if (review.cancelRequested) {
       return endIn(txn, review, stopOutcome(review.cancelRequested), ctx.now);
     }
     return plan(review, txn);
   });
+  labelRequeue(t?.changes, reviewId, cause);
+  return t;
 }
 
 /**
@@ -283,13 +286,20 @@ export function scheduleRetry(
   leaseToken: string,
   errorMessage: string,
   delayMs: number,
+  errorClass?: TerminalReason,
 ): Promise<Transition | null> {
   return sendBack(
     ctx,
     reviewId,
     leaseToken,
     "scheduleRetry",
-    (review, txn) => txn.dispatch({ ...review, errorMessage }, review, delayMs),
+    (review, txn) =>
+      txn.dispatch(
+        { ...review, errorMessage, ...(errorClass ? { errorClass } : {}) },
+        review,
+        delayMs,
+      ),
+    "retry",
   );
 }
 
@@ -324,7 +334,7 @@ export function handBack(
       }, ctx.now);
     }
     return txn.dispatch(handed, review);
-  });
+  }, "hand_back");
 }
 
 /**
@@ -355,5 +365,5 @@ export function deferAttempt(
       progress: { message: why, at: ctx.now },
     };
     return txn.dispatch(deferred, review, delayMs);
-  });
+  }, "deferral");
 }

@@ -15,10 +15,18 @@ export interface Dispatch {
   delayMs: number;
 }
 
+/**
+ * Why a review went back to `queued` (`retry`: a failed attempt; `hand_back`: an instance shut
+ * down; `deferral`: an agent limit; `repair`: the sweeper found it stalled), or `progress` for a
+ * running review's progress write (no status change).
+ */
+export type ChangeCause = "retry" | "hand_back" | "deferral" | "repair" | "progress";
+
 /** One review record written by the commit, with the status it had before (`null`: created). */
 export interface ReviewChange {
   review: ReviewRecord;
   from: ReviewStatus | null;
+  cause?: ChangeCause;
 }
 
 /** A running attempt the commit asked to stop (cancel or supersede); its holder ends it. */
@@ -52,6 +60,25 @@ export interface Changes {
  */
 export function emptyChanges(): Changes {
   return { reviews: [], dispatched: [], aborts: [] };
+}
+
+/**
+ * Labels the change of `reviewId` with why it was sent back, when the commit did queue it again
+ * (a review whose stop was requested ends instead, and keeps no label).
+ *
+ * @example
+ * ```ts
+ * labelRequeue(t?.changes, id, "retry");
+ * ```
+ */
+export function labelRequeue(
+  changes: Changes | undefined,
+  reviewId: string,
+  cause: ChangeCause,
+): void {
+  for (const c of changes?.reviews ?? []) {
+    if (c.review.id === reviewId && c.review.status === "queued") c.cause = cause;
+  }
 }
 
 /**

@@ -9,7 +9,7 @@ import { getManyBatched } from "./batch.ts";
 import { type Changes, mergeChanges } from "./changes.ts";
 import { retryTransaction } from "./commit.ts";
 import { keys } from "./keys.ts";
-import { headsToRead, OwnerTxn, readOwner, type TxnContext } from "./owner_txn.ts";
+import { OwnerTxn, readOwner, type TxnContext } from "./owner_txn.ts";
 import type { CancelRequest, ReviewRecord } from "./records.ts";
 import { isTerminal, requestStopIn, transition } from "./transitions.ts";
 
@@ -120,7 +120,10 @@ export async function createReview(
     const older = await toSupersede(kv, review, options.supersede);
     const now = older.slice(0, SUPERSEDE_IN_CREATE);
     rest = older.slice(SUPERSEDE_IN_CREATE).map((e) => e.value);
-    const snapshot = await readOwner(kv, review.owner, headsToRead(ctx.limit, now.length));
+    const snapshot = await readOwner(kv, review.owner, {
+      defaultLimit: ctx.limit,
+      extra: now.length,
+    });
     const txn = new OwnerTxn(ctx, review.owner, snapshot);
     txn.op.check(...entries);
     for (const entry of now) {

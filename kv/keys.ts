@@ -41,6 +41,10 @@ export const keys = {
   inflight: (reviewId: string): Deno.KvKey => ["inflight", reviewId],
   /** Prefix of all in-flight reviews (what the sweeper scans). */
   inflightAll: (): Deno.KvKey => ["inflight"],
+  /** `["owner_limits", type, id]` → owner: owners with a limit of their own (the overview). */
+  ownerLimit: (o: OwnerRef): Deno.KvKey => ["owner_limits", o.type, o.id],
+  /** Prefix of the owners with a limit of their own. */
+  ownerLimits: (): Deno.KvKey => ["owner_limits"],
   /** `["owners_active", type, id]` → owner: owners with pending or running work (sweeps). */
   activeOwner: (o: OwnerRef): Deno.KvKey => ["owners_active", o.type, o.id],
   /** Prefix of the active-owner index. */

@@ -43,21 +43,36 @@ export interface OwnerSnapshot {
 }
 
 /**
- * Reads an owner's counters and the first `headCount` entries of its pending line (see
- * {@link headsToRead} for how many a transaction needs).
+ * The limit of reviews in flight that applies to an owner: its own, else the default.
  *
  * @example
  * ```ts
- * const snap = await readOwner(kv, { type: "org", id: "1" }, 4);
+ * ownerLimit({ owner, active: 1, pending: 0, limit: 8 }, 4); // 8
+ * ```
+ */
+export function ownerLimit(state: OwnerState | null | undefined, defaultLimit: number): number {
+  return state?.limit ?? defaultLimit;
+}
+
+/**
+ * Reads an owner's counters and as many entries of its pending line as a transaction that may
+ * free `extra` slots can claim (see {@link headsToRead}), under `newLimit` (a limit being set),
+ * else the owner's own limit, else `defaultLimit`.
+ *
+ * @example
+ * ```ts
+ * const snap = await readOwner(kv, { type: "org", id: "1" }, { defaultLimit: 4, extra: 1 });
  * ```
  */
 export async function readOwner(
   kv: Deno.Kv,
   owner: Pick<Owner, "type" | "id">,
-  headCount: number,
+  heads: { defaultLimit: number; extra?: number; newLimit?: number },
 ): Promise<OwnerSnapshot> {
   const entry = await kv.get<OwnerState>(keys.owner(owner));
-  const heads: PendingHead[] = [];
+  const limit = heads.newLimit ?? ownerLimit(entry.value, heads.defaultLimit);
+  const headCount = headsToRead(limit, heads.extra);
+  const found: PendingHead[] = [];
   if ((entry.value?.pending ?? 0) > 0 && headCount > 0) {
     const pendingEntries = await Array.fromAsync(
       kv.list<string>({ prefix: keys.pendingOf(owner) }, { limit: headCount }),
@@ -68,10 +83,10 @@ export async function readOwner(
     );
     pendingEntries.forEach((pendingEntry, i) => {
       const review = reviews[i];
-      if (review.value) heads.push({ pendingEntry, review: review as Deno.KvEntry<ReviewRecord> });
+      if (review.value) found.push({ pendingEntry, review: review as Deno.KvEntry<ReviewRecord> });
     });
   }
-  return { entry, heads };
+  return { entry, heads: found };
 }
 
 /**
@@ -80,7 +95,7 @@ export async function readOwner(
  *
  * @example
  * ```ts
- * const snap = await readOwner(kv, owner, headsToRead(ctx.limit, 1));
+ * headsToRead(4, 1); // 5
  * ```
  */
 export function headsToRead(limit: number, extra = 0): number {
@@ -108,12 +123,24 @@ export class OwnerTxn {
       owner: { ...owner, login: owner.login ?? prev?.owner.login },
       active: prev?.active ?? 0,
       pending: prev?.pending ?? 0,
+      ...(prev?.limit !== undefined ? { limit: prev.limit } : {}),
     };
+  }
+
+  /** The limit that applies to this owner (its own, else the default). */
+  get limit(): number {
+    return ownerLimit(this.state, this.#ctx.limit);
+  }
+
+  /** Sets the owner's own limit (`null`: back to the default). */
+  setLimit(limit: number | null): void {
+    if (limit === null) delete this.state.limit;
+    else this.state.limit = limit;
   }
 
   /** Whether a new review may take a slot at once (a slot is free and nobody waits). */
   get canStartNow(): boolean {
-    return this.state.active < this.#ctx.limit && this.state.pending === 0;
+    return this.state.active < this.limit && this.state.pending === 0;
   }
 
   /**
@@ -186,7 +213,7 @@ export class OwnerTxn {
   fillFreeSlots(): void {
     let claimed = 0;
     for (const head of this.#snapshot.heads) {
-      if (this.state.active >= this.#ctx.limit || this.state.pending === 0) break;
+      if (this.state.active >= this.limit || this.state.pending === 0) break;
       if (claimed >= MAX_CLAIMS_PER_COMMIT) break;
       const review = head.review.value;
       if (this.#removed.has(review.id) || review.status !== "pending") continue;

@@ -66,7 +66,8 @@ export interface ReviewPage {
 export type OwnerFilter = { type?: Owner["type"]; id: string };
 
 /**
- * Lists reviews newest first, for one owner or for everyone, optionally of one status.
+ * Lists reviews newest first, for one owner or for everyone, optionally of one status and one
+ * repository. A filtered page may hold fewer than `limit` reviews and still have a cursor.
  *
  * @example
  * ```ts
@@ -78,10 +79,13 @@ export async function listReviews(
   options: {
     owner?: OwnerFilter;
     status?: ReviewStatus;
+    /** `owner/name`, compared without case. */
+    repo?: string;
     limit: number;
     cursor?: string;
   },
 ): Promise<ReviewPage> {
+  const repo = options.repo?.toLowerCase();
   const { owner } = options;
   const prefix = !owner
     ? keys.byTimeAll()
@@ -91,12 +95,16 @@ export async function listReviews(
   const iter = kv.list<string>({ prefix }, { reverse: true, cursor: options.cursor });
   const reviews: ReviewRecord[] = [];
   let scanned = 0;
-  // Status filtering scans the index; bound the scan so one request never reads everything.
+  // Status and repository filters scan the index; bound the scan so one request never reads
+  // everything (the cursor goes on from where it stopped).
   const maxScan = options.limit * 50;
   for await (const entry of iter) {
     scanned++;
     const review = await getReview(kv, entry.value);
-    if (review && (!options.status || review.status === options.status)) reviews.push(review);
+    if (
+      review && (!options.status || review.status === options.status) &&
+      (!repo || review.repo.toLowerCase() === repo)
+    ) reviews.push(review);
     if (reviews.length >= options.limit || scanned >= maxScan) {
       return { reviews, cursor: iter.cursor || null };
     }

@@ -172,6 +172,8 @@ export const ReviewRecordSchema = z.object({
   commentId: z.number().optional(),
   commentUrl: z.string().optional(),
   errorMessage: z.string().optional(),
+  /** The class of the error in `errorMessage` when an attempt failed and was retried. */
+  errorClass: TerminalReasonSchema.optional(),
   terminalReason: TerminalReasonSchema.optional(),
   /** Pass-through for reviews created through `POST /review`. */
   prompt: z.string().optional(),
@@ -181,6 +183,14 @@ export const ReviewRecordSchema = z.object({
   authToken: z.string().optional(),
   /** The GitHub App installation the webhook came from (API reviews look it up). */
   installationId: z.number().int().positive().optional(),
+  /** The failed or cancelled review this one retries (`POST /reviews/:id/retry`). */
+  retry: z.object({
+    /** The review retried. */
+    of: z.string(),
+    /** The first review of the chain (retry ids are `<root>-retry-<number>`). */
+    root: z.string(),
+    number: z.number().int().positive(),
+  }).optional(),
   /** The `/review` comment that asked for this review. */
   command: z.object({ commentId: z.number(), by: z.string() }).optional(),
   /** What the repository's configuration and the diff bounds left out, for the PR comment. */
@@ -231,11 +241,16 @@ export function newReview(fields: NewReviewFields): ReviewRecord {
   };
 }
 
+/** Largest per-owner limit (`PUT /owners/:type/:id/limit`). */
+export const MAX_OWNER_LIMIT = 100;
+
 /** Per-owner counters under `["owners", type, id]`. */
 export const OwnerStateSchema = z.object({
   owner: OwnerSchema,
   active: z.number().int().nonnegative(),
   pending: z.number().int().nonnegative(),
+  /** The owner's own limit of reviews in flight; `MAX_CONCURRENT_PER_OWNER` when absent. */
+  limit: z.number().int().min(0).max(MAX_OWNER_LIMIT).optional(),
 });
 /** Per-owner counters. */
 export type OwnerState = z.infer<typeof OwnerStateSchema>;

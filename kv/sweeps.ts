@@ -7,16 +7,11 @@
  * @module
  */
 import { getManyBatched } from "./batch.ts";
-import { type Changes, mergeChanges } from "./changes.ts";
-import { retryTransaction, withLockRetry } from "./commit.ts";
+import { type Changes, labelRequeue, mergeChanges } from "./changes.ts";
+import { withLockRetry } from "./commit.ts";
 import { keys } from "./keys.ts";
-import {
-  headsToRead,
-  MAX_CLAIMS_PER_COMMIT,
-  OwnerTxn,
-  readOwner,
-  type TxnContext,
-} from "./owner_txn.ts";
+import { ownerLimit, type TxnContext } from "./owner_txn.ts";
+import { fillOwner } from "./owners.ts";
 import type { Owner, OwnerState, ReviewRecord } from "./records.ts";
 import { attemptLimit, endIn, stopOutcome, transition } from "./transitions.ts";
 
@@ -80,6 +75,7 @@ export async function recoverStalled(ctx: TxnContext, options: RecoverOptions): 
       // processes promptly): this instance takes it now; the old message turns stale.
       return txn.dispatch({ ...review, handedBackBy: undefined }, review);
     });
+    labelRequeue(t?.changes, value.id, "repair");
     if (t) changes.push(t.changes);
   }
   return mergeChanges(...changes);
@@ -101,17 +97,8 @@ export async function fillActiveOwners(ctx: TxnContext): Promise<Changes> {
   const states = await getManyBatched<OwnerState>(ctx.kv, active.map((e) => keys.owner(e.value)));
   const changes: Changes[] = [];
   for (const { value } of states) {
-    if (!value || value.pending === 0 || value.active >= ctx.limit) continue;
-    // Each commit claims a bounded number; a raised limit may need several.
-    for (let round = 0; round < Math.ceil(ctx.limit / MAX_CLAIMS_PER_COMMIT) + 1; round++) {
-      const filled = await retryTransaction(`fillOwner ${value.owner.id}`, async () => {
-        const snapshot = await readOwner(ctx.kv, value.owner, headsToRead(ctx.limit));
-        const txn = new OwnerTxn(ctx, value.owner, snapshot);
-        return (await txn.commit()) ? txn.changes : undefined;
-      });
-      changes.push(filled);
-      if (filled.dispatched.length < MAX_CLAIMS_PER_COMMIT) break;
-    }
+    if (!value || value.pending === 0 || value.active >= ownerLimit(value, ctx.limit)) continue;
+    changes.push(await fillOwner(ctx, value.owner));
   }
   return mergeChanges(...changes);
 }

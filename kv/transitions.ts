@@ -8,7 +8,7 @@
 import type { Changes } from "./changes.ts";
 import { retryTransaction } from "./commit.ts";
 import { keys } from "./keys.ts";
-import { headsToRead, OwnerTxn, readOwner, type TxnContext } from "./owner_txn.ts";
+import { OwnerTxn, readOwner, type TxnContext } from "./owner_txn.ts";
 import {
   type CancelRequest,
   type ReviewRecord,
@@ -105,8 +105,10 @@ export function transition(
     const entry = await ctx.kv.get<ReviewRecord>(keys.review(reviewId));
     if (!entry.value) return null;
     const owner = entry.value.owner;
-    const heads = headsToRead(ctx.limit, 1 + (options.extraHeads ?? 0));
-    const snapshot = await readOwner(ctx.kv, owner, heads);
+    const snapshot = await readOwner(ctx.kv, owner, {
+      defaultLimit: ctx.limit,
+      extra: 1 + (options.extraHeads ?? 0),
+    });
     let txn = new OwnerTxn(ctx, owner, snapshot);
     txn.op.check(entry);
     let review: ReviewRecord | null;

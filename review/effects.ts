@@ -44,9 +44,9 @@ export function createEffects(targets: EffectTargets): (changes: Changes) => voi
   };
   return (changes) => {
     if (changes.aborts.length) guarded("abort", () => targets.abort(changes.aborts));
-    for (const { review, from } of changes.reviews) {
+    for (const { review, from, cause } of changes.reviews) {
       if (from === review.status) {
-        if (review.cancelRequested && review.status === "running") {
+        if (review.cancelRequested && review.status === "running" && cause !== "progress") {
           guarded("log", () =>
             log("info", "review stop requested", {
               reviewId: review.id,

@@ -396,12 +396,13 @@ async function handleFailure(
   if (failure.retryable && review.attempts < attemptLimit(review, deps.config.MAX_ATTEMPTS)) {
     const delay = retryDelayMs(deps, review.attempts, failure);
     const message = truncateForKv(failure.message, MAX_ERROR_BYTES);
-    const t = await scheduleRetry(ctx, review.id, leaseToken, message, delay);
+    const t = await scheduleRetry(ctx, review.id, leaseToken, message, delay, failure.reason);
     if (t) {
       deps.log("warn", "attempt failed; retrying", {
         reviewId: review.id,
         attempt: review.attempts,
         delayMs: delay,
+        errorClass: failure.reason,
         error: failure.message,
       });
       deps.apply(t.changes);

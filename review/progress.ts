@@ -78,6 +78,14 @@ export function trackProgress(
         lost = true;
         onLost();
       }
+      // Progress is a change too: the live feed and metrics hear of it through the one seam.
+      if (written) {
+        deps.apply({
+          reviews: [{ review: written, from: written.status, cause: "progress" }],
+          dispatched: [],
+          aborts: [],
+        });
+      }
     } catch (error) {
       // Progress is advisory: a failed write is logged and the next one carries the latest state.
       deps.log("warn", "progress write failed", { reviewId: review.id, error: String(error) });

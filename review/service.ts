@@ -14,6 +14,7 @@ import {
   type OwnerFilter,
 } from "../kv/queries.ts";
 import type { Finding, Owner, ReviewEvent, ReviewRecord, ReviewStatus } from "../kv/records.ts";
+import { ownerLimit } from "../kv/owner_txn.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
 import { readLatestRepoConfig } from "../kv/repo_configs.ts";
 import { commandDone, markCommandDone } from "../kv/commands.ts";
@@ -175,6 +176,7 @@ export async function listPublicReviews(
   options: {
     owner?: OwnerFilter;
     status?: ReviewStatus;
+    repo?: string;
     limit: number;
     cursor?: string;
   },
@@ -188,14 +190,14 @@ export async function listPublicReviews(
  *
  * @example
  * ```ts
- * await ownerUsage(deps, { type: "org", id: "1" }); // { limit: 4, active: 2, pending: 0 }
+ * await ownerUsage(deps, { type: "org", id: "1" }); // { owner, limit: 4, active: 2, pending: 0 }
  * ```
  */
 export async function ownerUsage(deps: ReviewDeps, owner: Pick<Owner, "type" | "id">) {
   const state = await getOwnerState(deps.kv, owner);
   return {
     owner: state?.owner ?? owner,
-    limit: deps.config.MAX_CONCURRENT_PER_OWNER,
+    limit: ownerLimit(state, deps.config.MAX_CONCURRENT_PER_OWNER),
     active: state?.active ?? 0,
     pending: state?.pending ?? 0,
   };

@@ -1,5 +1,5 @@
 /**
- * The internal API (bearer `BACKEND_AUTH_TOKEN`): create, read, list, cancel reviews; owner usage.
+ * The internal API (bearer `BACKEND_AUTH_TOKEN`): create, read, list, cancel and retry reviews.
  *
  * @module
  */
@@ -16,11 +16,11 @@ import type { ReviewDeps } from "../review/deps.ts";
 import {
   cancel,
   listPublicReviews,
-  ownerUsage,
   readReview,
   readReviewEvents,
   submitReview,
 } from "../review/service.ts";
+import { retry } from "../review/operations.ts";
 import { requireBearer } from "./auth.ts";
 import { readJson } from "./json_body.ts";
 
@@ -30,12 +30,13 @@ const ListQuerySchema = z.object({
   owner: z.string().regex(/^((org|user):)?[\w-]{1,64}$/, "owner must be <id> or <org|user>:<id>")
     .optional(),
   status: ReviewStatusSchema.optional(),
+  repo: z.string().regex(/^[\w.-]{1,100}\/[\w.-]{1,100}$/, "repo must be <owner>/<name>")
+    .optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(1000).optional(),
 });
 
 const CancelBodySchema = z.object({ reason: z.string().max(1000).optional() });
-const OwnerParamsSchema = z.object({ type: z.enum(["org", "user"]), id: z.string().max(64) });
 
 /**
  * The internal API routes.
@@ -52,7 +53,7 @@ export function apiRoutes(deps: ReviewDeps): Hono {
     maxSize: MAX_API_BODY_BYTES,
     onError: (c) => c.json({ error: "body larger than 1 MiB" }, 413),
   });
-  for (const path of ["/review", "/reviews", "/reviews/*", "/owners/*"]) app.use(path, auth);
+  for (const path of ["/review", "/reviews", "/reviews/*"]) app.use(path, auth);
 
   app.post("/review", limit, async (c) => {
     const json = await readJson(c.req.raw);
@@ -79,7 +80,7 @@ export function apiRoutes(deps: ReviewDeps): Hono {
   app.get("/reviews", async (c) => {
     const parsed = ListQuerySchema.safeParse(c.req.query());
     if (!parsed.success) return c.json({ error: parsed.error.message }, 400);
-    const { owner, status, limit, cursor } = parsed.data;
+    const { owner, status, repo, limit, cursor } = parsed.data;
     // `org:123` / `user:123` name one owner; a bare `123` matches either type.
     const [a, b] = owner?.split(":") ?? [];
     const ownerRef = owner === undefined
@@ -88,7 +89,9 @@ export function apiRoutes(deps: ReviewDeps): Hono {
       ? { id: a }
       : { type: a as "org" | "user", id: b };
     try {
-      return c.json(await listPublicReviews(deps, { owner: ownerRef, status, limit, cursor }));
+      return c.json(
+        await listPublicReviews(deps, { owner: ownerRef, status, repo, limit, cursor }),
+      );
     } catch (error) {
       // A cursor from another listing (or a mangled one) is the caller's mistake, not ours.
       if (cursor && error instanceof Error && /cursor/i.test(error.message)) {
@@ -116,10 +119,14 @@ export function apiRoutes(deps: ReviewDeps): Hono {
     return c.json(outcome.review);
   });
 
-  app.get("/owners/:type/:id", async (c) => {
-    const parsed = OwnerParamsSchema.safeParse(c.req.param());
-    if (!parsed.success) return c.json({ error: parsed.error.message }, 400);
-    return c.json(await ownerUsage(deps, parsed.data));
+  app.post("/reviews/:id/retry", async (c) => {
+    const outcome = await retry(deps, c.req.param("id"));
+    if (outcome.kind === "not_found") return c.json({ error: "review not found" }, 404);
+    if (outcome.kind === "not_retryable") {
+      return c.json({ error: outcome.why, review: outcome.review }, 409);
+    }
+    // An existing retry (a second click, another instance) is the answer, not a new review.
+    return c.json(outcome.review, outcome.kind === "created" ? 202 : 200);
   });
   return app;
 }

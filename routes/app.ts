@@ -9,6 +9,7 @@ import { pingKv } from "../kv/queries.ts";
 import type { ReviewDeps } from "../review/deps.ts";
 import { apiRoutes } from "./api.ts";
 import { callbackRoutes } from "./callbacks.ts";
+import { ownerRoutes } from "./owners.ts";
 import { webhookRoutes } from "./webhooks.ts";
 
 /**
@@ -33,6 +34,7 @@ export function createApp(deps: ReviewDeps): Hono {
   });
   app.route("/", webhookRoutes(deps));
   app.route("/", apiRoutes(deps));
+  app.route("/", ownerRoutes(deps));
   app.route("/", callbackRoutes(deps));
   app.notFound((c) => c.json({ error: "not found" }, 404));
   app.onError((error, c) => {

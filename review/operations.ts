@@ -1,0 +1,207 @@
+/**
+ * What operators do to the service (API, CLI, dashboard): retry a finished review, change an
+ * owner's limit, and read the overview of owners and the queue.
+ *
+ * @module
+ */
+import { listOwners, setOwnerLimit } from "../kv/owners.ts";
+import { ownerLimit } from "../kv/owner_txn.ts";
+import { getReview } from "../kv/queries.ts";
+import { newReview, type Owner, type ReviewRecord } from "../kv/records.ts";
+import { type ReviewDeps, txnContext } from "./deps.ts";
+import { type PublicReview, submitReview, toPublicReview } from "./service.ts";
+
+/** Result of {@link retry}. */
+export type RetryOutcome =
+  /** A new review of the same pull request was stored (it waits for a slot as any other). */
+  | { kind: "created"; review: PublicReview }
+  /** This review was retried already, or a review of the same head waits: that one. */
+  | { kind: "exists"; review: PublicReview }
+  /** Only failed and cancelled reviews are retried; `why` says what to do instead. */
+  | { kind: "not_retryable"; review: PublicReview; why: string }
+  | { kind: "not_found" };
+
+/**
+ * The id of the `number`th retry of a review chain starting at `root`.
+ *
+ * @example
+ * ```ts
+ * retryId("r1", 2); // "r1-retry-2"
+ * ```
+ */
+export function retryId(root: string, number: number): string {
+  return `${root}-retry-${number}`;
+}
+
+/**
+ * Retries a failed or cancelled review: a new review of the same pull request and head, with the
+ * same agent options, that takes a slot under the normal rules. Its id is derived from the one
+ * retried, so retrying the same review twice (two clicks, two instances) makes one review.
+ *
+ * @example
+ * ```ts
+ * const outcome = await retry(deps, "r1");
+ * if (outcome.kind === "created") console.log(outcome.review.id); // "r1-retry-1"
+ * ```
+ */
+export async function retry(deps: ReviewDeps, id: string): Promise<RetryOutcome> {
+  const original = await getReview(deps.kv, id);
+  if (!original) return { kind: "not_found" };
+  const why = notRetryable(original);
+  if (why) return { kind: "not_retryable", review: toPublicReview(original), why };
+  const root = original.retry?.root ?? original.id;
+  const number = (original.retry?.number ?? 0) + 1;
+  const record = newReview({
+    id: retryId(root, number),
+    source: original.source,
+    owner: original.owner,
+    repo: original.repo,
+    pullNumber: original.pullNumber,
+    headSha: original.headSha,
+    baseSha: original.baseSha,
+    title: original.title,
+    prUpdatedAt: original.prUpdatedAt,
+    createdAt: deps.clock(),
+    prompt: original.prompt,
+    model: original.model,
+    sessionInput: original.sessionInput,
+    authToken: original.authToken,
+    installationId: original.installationId,
+    retry: { of: original.id, root, number },
+  });
+  // `again`: the head was reviewed (and failed); only a review of it still waiting stands in.
+  const { review, created } = await submitReview(deps, record, { supersede: "none", again: true });
+  deps.log("info", created ? "review retry queued" : "review retry exists", {
+    reviewId: review.id,
+    retryOf: original.id,
+    owner: `${original.owner.type}:${original.owner.id}`,
+    status: review.status,
+  });
+  return { kind: created ? "created" : "exists", review: toPublicReview(review) };
+}
+
+function notRetryable(review: ReviewRecord): string | undefined {
+  if (review.status !== "failed" && review.status !== "cancelled") {
+    return `review is ${review.status}: only failed or cancelled reviews can be retried`;
+  }
+  if (review.terminalReason === "superseded") {
+    return "review was superseded by a newer push: the pull request's current head has its own review";
+  }
+  return undefined;
+}
+
+/** An owner's slots as the API shows them. */
+export interface OwnerUsage {
+  owner: Owner;
+  /** The limit that applies now (its own, else `MAX_CONCURRENT_PER_OWNER`). */
+  limit: number;
+  /** Whether `limit` is the owner's own. */
+  customLimit: boolean;
+  active: number;
+  pending: number;
+  /** Age of the oldest pending review, when one waits (overview only). */
+  oldestPendingMs?: number;
+}
+
+/**
+ * Sets an owner's own limit (`null`: back to the default), dispatching at once what a raised
+ * limit frees; returns the owner's usage after the change.
+ *
+ * @example
+ * ```ts
+ * await changeOwnerLimit(deps, { type: "org", id: "1" }, 8); // { limit: 8, customLimit: true, … }
+ * ```
+ */
+export async function changeOwnerLimit(
+  deps: ReviewDeps,
+  owner: Pick<Owner, "type" | "id">,
+  limit: number | null,
+): Promise<OwnerUsage> {
+  const { state, changes } = await setOwnerLimit(txnContext(deps), owner, limit);
+  deps.apply(changes);
+  deps.log("info", "owner limit changed", {
+    owner: `${owner.type}:${owner.id}`,
+    limit: limit ?? `default (${deps.config.MAX_CONCURRENT_PER_OWNER})`,
+    dispatched: changes.dispatched.length,
+  });
+  return {
+    owner: state.owner,
+    limit: ownerLimit(state, deps.config.MAX_CONCURRENT_PER_OWNER),
+    customLimit: state.limit !== undefined,
+    active: state.active,
+    pending: state.pending,
+  };
+}
+
+/** Owners shown by the overview at most. */
+export const MAX_OWNERS_SHOWN = 200;
+
+/**
+ * Owners with work or a limit of their own, busiest first, with slots, pending count and the
+ * age of the oldest pending review.
+ *
+ * @example
+ * ```ts
+ * const owners = await ownersOverview(deps);
+ * ```
+ */
+export async function ownersOverview(
+  deps: ReviewDeps,
+  max = MAX_OWNERS_SHOWN,
+): Promise<OwnerUsage[]> {
+  const now = deps.clock();
+  const owners = await listOwners(deps.kv, max);
+  return owners.map(({ state, oldestPendingAt }) => ({
+    owner: state.owner,
+    limit: ownerLimit(state, deps.config.MAX_CONCURRENT_PER_OWNER),
+    customLimit: state.limit !== undefined,
+    active: state.active,
+    pending: state.pending,
+    ...(oldestPendingAt !== undefined
+      ? { oldestPendingMs: Math.max(0, now - oldestPendingAt) }
+      : {}),
+  }));
+}
+
+/** Totals over the owners with work (the 1,000 busiest). */
+export interface ServiceStats {
+  owners: number;
+  /** Reviews holding a slot (queued or running). */
+  active: number;
+  pending: number;
+  /** Age of the oldest pending review of any owner. */
+  oldestPendingMs: number | null;
+  /**
+   * Age of the oldest pending review whose owner has a free slot: how far dispatch is behind
+   * (0 when every waiting review waits for its owner's limit, as it should).
+   */
+  queueLagMs: number;
+  defaultLimit: number;
+}
+
+/**
+ * Totals for `GET /stats`, the CLI's `stats` and `/health`'s queue lag.
+ *
+ * @example
+ * ```ts
+ * const { pending, queueLagMs } = await serviceStats(deps);
+ * ```
+ */
+export async function serviceStats(deps: ReviewDeps): Promise<ServiceStats> {
+  const owners = await ownersOverview(deps, 1_000);
+  let oldest: number | null = null;
+  let lag = 0;
+  for (const o of owners) {
+    if (o.oldestPendingMs === undefined) continue;
+    oldest = Math.max(oldest ?? 0, o.oldestPendingMs);
+    if (o.active < o.limit) lag = Math.max(lag, o.oldestPendingMs);
+  }
+  return {
+    owners: owners.filter((o) => o.active + o.pending > 0).length,
+    active: owners.reduce((n, o) => n + o.active, 0),
+    pending: owners.reduce((n, o) => n + o.pending, 0),
+    oldestPendingMs: oldest,
+    queueLagMs: lag,
+    defaultLimit: deps.config.MAX_CONCURRENT_PER_OWNER,
+  };
+}
