@@ -14,10 +14,14 @@ import type { ReviewAgent } from "./review/agents/agent.ts";
 import { createAgent } from "./review/agents/select.ts";
 import { consoleLogger, type Logger, type ReviewDeps } from "./review/deps.ts";
 import { createEffects } from "./review/effects.ts";
+import { createLiveFeed, type LiveFeed } from "./review/live_feed.ts";
+import { createMetrics, type Metrics } from "./review/metrics.ts";
+import { ownersOverview } from "./review/operations.ts";
 import { createGitHubClients, type GitHubCredentials } from "./review/github.ts";
 import { createGitHubAppAuth } from "./review/github_app.ts";
 import { createStatusNotifier, type StatusNotifier } from "./review/status_callback.ts";
 import { createApp } from "./routes/app.ts";
+import { kvOpenProblem, listenProblem, nextSteps } from "./review/startup.ts";
 
 /** What {@link startService} needs; everything but `config` and `kv` has a default. */
 export interface ServiceOptions {
@@ -44,6 +48,10 @@ export interface Service {
   callbacks: StatusNotifier;
   transport: QueueTransport;
   transportWhy: string;
+  /** What live dashboards listen to. */
+  feed: LiveFeed;
+  /** This instance's Prometheus metrics (`GET /metrics`). */
+  metrics: Metrics;
   /** Hands back running attempts, stops the listener and sweeper. Does not close `kv`. */
   stop(handBackMs?: number): Promise<void>;
   /** Resolves when the queue listener has ended (for `kv-queue`: after `kv.close()`). */
@@ -76,8 +84,13 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     fetch: options.fetch,
     log: (m, c) => log("warn", m, c),
   });
+  const feed = createLiveFeed({ kv, instance, clock, log });
+  // The per-owner gauges read the overview at scrape time, once deps exist.
+  const metrics = createMetrics({
+    ownersOverview: () => late.deps ? ownersOverview(late.deps, 1_000) : Promise.resolve([]),
+  });
   // The worker needs deps and the effects call the worker: tie the knot through a late binding.
-  const late: { worker?: Worker } = {};
+  const late: { worker?: Worker; deps?: ReviewDeps } = {};
   const deps: ReviewDeps = {
     kv,
     config,
@@ -98,11 +111,12 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       abort: (requests) => late.worker?.abort(requests),
       kick: (dispatched) => late.worker?.kick(dispatched),
       notify: (review) => callbacks.notify(review),
-      listeners: options.listeners,
+      listeners: [feed.observe, metrics.observe, ...(options.listeners ?? [])],
       log,
     }),
     log,
   };
+  late.deps = deps;
   const w = createWorker(deps, { instance, transport });
   late.worker = w;
   const sweeper = createSweeper(deps, { instance });
@@ -121,7 +135,13 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   // Reviews left queued by a previous run are picked up at once, not after the first interval.
   if (options.sweeper !== false) sweep();
   return {
-    app: createApp(deps),
+    app: createApp(deps, {
+      feed,
+      metrics,
+      onWebhookAnswer: (o) => metrics.webhookAnswered(o.status, o.event),
+    }),
+    feed,
+    metrics,
     deps,
     worker: w,
     sweeper,
@@ -131,6 +151,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     listening,
     async stop(handBackMs = 4_000) {
       clearInterval(sweepTimer);
+      await feed.close();
       // Stop taking messages first, so the hand-back messages are left for other instances.
       await transport.close();
       await w.shutdown(handBackMs);
@@ -172,13 +193,34 @@ async function main() {
     console.error(error instanceof ConfigError ? error.message : error);
     Deno.exit(2);
   }
-  const log = consoleLogger();
+  const log = consoleLogger(config.LOG_LEVEL);
+  const dev = Deno.args.includes("--dev");
   // `deno task dev` keeps its KV file under .data/ unless KV_PATH says otherwise.
-  if (Deno.args.includes("--dev") && !config.KV_PATH) {
+  if (dev && !config.KV_PATH) {
     await Deno.mkdir(".data", { recursive: true });
     config = { ...config, KV_PATH: ".data/kv.sqlite3" };
   }
-  const kv = await Deno.openKv(config.KV_PATH);
+  // Listen before anything starts, so a port in use stops start-up before any review is taken;
+  // requests wait for the service (503) for the moment it takes to start.
+  let handler: (req: Request) => Response | Promise<Response> = () =>
+    Response.json({ error: "starting" }, { status: 503, headers: { "retry-after": "1" } });
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve(
+      { port: config.PORT, hostname: "0.0.0.0", onListen() {} },
+      (req) => handler(req),
+    );
+  } catch (error) {
+    console.error(listenProblem(config.PORT, error));
+    Deno.exit(2);
+  }
+  let kv: Deno.Kv;
+  try {
+    kv = await Deno.openKv(config.KV_PATH);
+  } catch (error) {
+    console.error(kvOpenProblem(config.KV_PATH, error));
+    Deno.exit(2);
+  }
   log("info", "KV opened", { path: config.KV_PATH ?? "Deno's default" });
   const service = await startService({ config, kv, log });
   log("info", "queue transport selected", {
@@ -196,11 +238,10 @@ async function main() {
   });
   const missing = missingSettings(config);
   if (missing.length) log("warn", "settings missing", { missing });
-  const server = Deno.serve({
-    port: config.PORT,
-    hostname: "0.0.0.0",
-    onListen: ({ port }) => log("info", `listening on http://localhost:${port}`, { port }),
-  }, service.app.fetch);
+  handler = service.app.fetch;
+  const port = server.addr.port;
+  log("info", `listening on http://localhost:${port}`, { port });
+  if (dev) console.log(nextSteps({ port, missing }));
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

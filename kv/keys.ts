@@ -102,6 +102,10 @@ export const keys = {
   queueDueAll: (): Deno.KvKey => ["queue_due"],
   /** `["queue_wake"]` → messageId: watched by kv-table listeners to wake at once. */
   queueWake: (): Deno.KvKey => ["queue_wake"],
+  /** `["live_change"]` → {instance, at}: bumped after state changes; watched by live dashboards. */
+  liveChange: (): Deno.KvKey => ["live_change"],
+  /** `["dashboard_sessions", id]` → DashboardSession (expires with the session). */
+  dashboardSession: (id: string): Deno.KvKey => ["dashboard_sessions", id],
   /** `["health"]` → timestamp written by the health probe. */
   health: (): Deno.KvKey => ["health"],
   /** `["github_installation_tokens", installationId]` → InstallationTokenEntry (expires with it). */

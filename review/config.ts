@@ -12,11 +12,18 @@ import { normalizePrivateKey } from "./github_app.ts";
 const optionalString = z.string().trim().min(1).optional().catch(undefined);
 const url = (name: string) =>
   z.string().trim().url({ message: `${name} must be a URL like https://host` });
+/** `localhost:8080` parses as a URL with the scheme `localhost:`: only http(s) URLs pass. */
+const httpUrl = (name: string) =>
+  url(name).refine((v) => /^https?:\/\/[^/]/i.test(v), {
+    message: `${name} must start with http:// or https:// (like https://host:port)`,
+  });
 const int = (min: number) => z.coerce.number().int().min(min);
 
 /** The environment schema; defaults are the documented ones (README, "Configuration"). */
 const EnvSchema = z.object({
   PORT: int(0).max(65535).default(8000),
+  /** Least severe log lines printed: `debug`, `info`, `warn` or `error`. */
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   KV_PATH: optionalString,
   GITHUB_WEBHOOK_SECRET: optionalString,
   GITHUB_TOKEN: optionalString,
@@ -32,8 +39,8 @@ const EnvSchema = z.object({
   GITHUB_WRITE_INTERVAL_MS: int(0).max(60_000).default(0),
   /** Severity from which inline comments are posted, when the repository does not say. */
   MIN_SEVERITY: z.enum(["critical", "high", "medium", "low", "info"]).default("info"),
-  GITHUB_API_URL: url("GITHUB_API_URL").default("https://api.github.com"),
-  AGENT_URL: url("AGENT_URL").optional(),
+  GITHUB_API_URL: httpUrl("GITHUB_API_URL").default("https://api.github.com"),
+  AGENT_URL: httpUrl("AGENT_URL").optional(),
   /** `sse`, `openai`, `kilo` or `local`; `sse` when `AGENT_URL` is set, else `local`. */
   AGENT_KIND: z.enum(AGENT_KINDS).optional(),
   AGENT_TOKEN: optionalString,
@@ -49,7 +56,7 @@ const EnvSchema = z.object({
   /** An agent 429 defers the review this many times at most; later ones count as attempts. */
   MAX_RATE_LIMIT_DEFERRALS: int(0).default(50),
   /** The service's public base URL (the `kilo` agent's callback goes to it). */
-  PUBLIC_URL: url("PUBLIC_URL").optional(),
+  PUBLIC_URL: httpUrl("PUBLIC_URL").optional(),
   /** Key of the per-attempt callback tokens; `BACKEND_AUTH_TOKEN` when unset. */
   CALLBACK_SECRET: optionalString,
   /** How long a `kilo` session whose stream ended waits for its callback. */
@@ -77,7 +84,7 @@ const EnvSchema = z.object({
   QUEUE_TRANSPORT: z.enum(["auto", "kv-queue", "kv-table"]).default("auto"),
   QUEUE_POLL_MS: int(10).default(1_000),
   FAST_PATH: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
-  API_URL: url("API_URL").optional(),
+  API_URL: httpUrl("API_URL").optional(),
   INTERNAL_API_SECRET: optionalString,
 });
 

@@ -10,9 +10,14 @@ import type { ReviewAgent } from "./agents/agent.ts";
 import type { Config } from "./config.ts";
 import type { GitHubClients } from "./github.ts";
 
+/** Log levels, least severe first. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+/** A log level. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
 /** Structured logger; context must never hold secrets. */
 export type Logger = (
-  level: "info" | "warn" | "error",
+  level: LogLevel,
   message: string,
   context?: Record<string, unknown>,
 ) => void;
@@ -55,16 +60,19 @@ export function txnContext(deps: ReviewDeps): TxnContext {
 }
 
 /**
- * A console logger printing one JSON line per entry, with an ISO timestamp.
+ * A console logger printing one JSON line per entry at `minLevel` or above, with an ISO
+ * timestamp; fields that are `undefined` are left out.
  *
  * @example
  * ```ts
- * const log = consoleLogger();
+ * const log = consoleLogger("info");
  * log("info", "listening", { port: 8000 });
  * ```
  */
-export function consoleLogger(): Logger {
+export function consoleLogger(minLevel: LogLevel = "info"): Logger {
+  const least = LOG_LEVELS.indexOf(minLevel);
   return (level, message, context) => {
+    if (LOG_LEVELS.indexOf(level) < least) return;
     const line = JSON.stringify({ time: new Date().toISOString(), level, message, ...context });
     if (level === "error") console.error(line);
     else if (level === "warn") console.warn(line);

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { AbortRequest, Changes, Dispatch } from "../kv/changes.ts";
+import type { AbortRequest, Changes, Dispatch, ReviewChange } from "../kv/changes.ts";
 import type { ReviewRecord } from "../kv/records.ts";
 import type { Logger } from "./deps.ts";
 
@@ -42,34 +42,26 @@ export function createEffects(targets: EffectTargets): (changes: Changes) => voi
       log("error", `effect failed: ${what}`, { error: String(error) });
     }
   };
+  // Progress writes per running review, to log every PROGRESS_LOG_EVERY-th (bounded map).
+  const progressSeen = new Map<string, number>();
   return (changes) => {
     if (changes.aborts.length) guarded("abort", () => targets.abort(changes.aborts));
     for (const { review, from, cause } of changes.reviews) {
       if (from === review.status) {
-        if (review.cancelRequested && review.status === "running" && cause !== "progress") {
+        if (cause === "progress") guarded("log", () => logProgress(log, progressSeen, review));
+        else if (review.cancelRequested && review.status === "running") {
           guarded("log", () =>
             log("info", "review stop requested", {
               reviewId: review.id,
+              owner: ownerKey(review),
               reason: review.cancelRequested!.reason,
               holder: review.lease?.instance,
             }));
         }
         continue;
       }
-      guarded(
-        "log",
-        () =>
-          log(review.status === "failed" ? "warn" : "info", `review ${review.status}`, {
-            reviewId: review.id,
-            repo: review.repo,
-            pullNumber: review.pullNumber,
-            from,
-            attempts: review.attempts,
-            terminalReason: review.terminalReason,
-            errorMessage: review.errorMessage,
-            findings: review.status === "completed" ? review.findingCount : undefined,
-          }),
-      );
+      if (review.status !== "running") progressSeen.delete(review.id);
+      guarded("log", () => logStatus(log, review, from, cause));
       guarded("notify", () => targets.notify(review));
     }
     if (changes.dispatched.length) {
@@ -77,4 +69,62 @@ export function createEffects(targets: EffectTargets): (changes: Changes) => voi
     }
     for (const listener of targets.listeners ?? []) guarded("listener", () => listener(changes));
   };
+}
+
+/** A running review's progress is logged at `info` once per this many progress writes. */
+export const PROGRESS_LOG_EVERY = 10;
+const MAX_PROGRESS_TRACKED = 10_000;
+
+function ownerKey(review: ReviewRecord): string {
+  return `${review.owner.type}:${review.owner.id}`;
+}
+
+/** One line per status change, with what an operator needs to follow a review. */
+function logStatus(
+  log: Logger,
+  review: ReviewRecord,
+  from: ReviewChange["from"],
+  cause: ReviewChange["cause"],
+) {
+  const ended = review.finishedAt !== undefined &&
+    ["completed", "failed", "cancelled"].includes(review.status);
+  const message = from === null
+    ? `review ${review.status === "pending" ? "pending" : "queued"}`
+    : cause
+    ? `review ${cause.replace("_", " ")}`
+    : `review ${review.status === "running" ? "started" : review.status}`;
+  log(review.status === "failed" ? "warn" : "info", message, {
+    reviewId: review.id,
+    status: review.status,
+    from,
+    owner: ownerKey(review),
+    repo: review.repo,
+    pullNumber: review.pullNumber,
+    deliveryId: review.deliveryId,
+    attempt: review.attempts,
+    cause,
+    queueWaitMs: review.status === "running" && review.startedAt !== undefined
+      ? review.startedAt - review.createdAt
+      : undefined,
+    durationMs: ended ? review.finishedAt! - (review.startedAt ?? review.createdAt) : undefined,
+    terminalReason: review.terminalReason,
+    errorClass: cause === "retry" ? review.errorClass : undefined,
+    errorMessage: review.status === "failed" || cause === "retry" ? review.errorMessage : undefined,
+    findings: review.status === "completed" ? review.findingCount : undefined,
+    retryOf: from === null ? review.retry?.of : undefined,
+  });
+}
+
+function logProgress(log: Logger, seen: Map<string, number>, review: ReviewRecord) {
+  const count = (seen.get(review.id) ?? 0) + 1;
+  if (seen.size >= MAX_PROGRESS_TRACKED && !seen.has(review.id)) seen.clear();
+  seen.set(review.id, count);
+  log(count % PROGRESS_LOG_EVERY === 1 ? "info" : "debug", "review progress", {
+    reviewId: review.id,
+    owner: ownerKey(review),
+    attempt: review.attempts,
+    progress: review.progress?.message,
+    findingsSoFar: review.findingsSoFar,
+    writes: count,
+  });
 }

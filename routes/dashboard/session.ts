@@ -1,0 +1,113 @@
+/**
+ * Dashboard sign-in: `BACKEND_AUTH_TOKEN` is exchanged for a session whose random id lives in an
+ * `HttpOnly`, `SameSite=Strict` cookie (`Secure` over https); the token itself is never stored
+ * in the browser or rendered into a page. Forms carry the session's CSRF token as well.
+ *
+ * @module
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { type DashboardSession, deleteSession, getSession, putSession } from "../../kv/sessions.ts";
+import type { ReviewDeps } from "../../review/deps.ts";
+import { secretsEqual } from "../auth.ts";
+
+/** The session cookie's name. */
+export const SESSION_COOKIE = "ai_review_session";
+/** How long a sign-in lasts. */
+export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+
+/** What the session middleware puts on the context. */
+export type SessionEnv = { Variables: { session: DashboardSession; sessionId: string } };
+
+function randomId(bytes: number): string {
+  const raw = crypto.getRandomValues(new Uint8Array(bytes));
+  return btoa(String.fromCharCode(...raw)).replace(/\+/g, "-").replace(/\//g, "_").replace(
+    /=+$/,
+    "",
+  );
+}
+
+function isHttps(c: Context): boolean {
+  return new URL(c.req.url).protocol === "https:" ||
+    c.req.header("x-forwarded-proto")?.split(",")[0].trim() === "https";
+}
+
+/**
+ * Checks a token typed on the sign-in page and, when it is right, starts a session and sets its
+ * cookie. `false` when the token is wrong.
+ *
+ * @example
+ * ```ts
+ * if (await signIn(c, deps, token)) return c.redirect("/", 303);
+ * ```
+ */
+export async function signIn(c: Context, deps: ReviewDeps, token: string): Promise<boolean> {
+  const expected = deps.config.BACKEND_AUTH_TOKEN;
+  if (!expected || !(await secretsEqual(token, expected))) return false;
+  const id = randomId(32);
+  const now = deps.clock();
+  await putSession(deps.kv, id, {
+    createdAt: now,
+    expiresAt: now + SESSION_TTL_MS,
+    csrf: randomId(24),
+  });
+  setCookie(c, SESSION_COOKIE, id, {
+    httpOnly: true,
+    sameSite: "Strict",
+    secure: isHttps(c),
+    path: "/",
+    maxAge: Math.floor(SESSION_TTL_MS / 1000),
+  });
+  return true;
+}
+
+/**
+ * Ends the session of the request and clears its cookie.
+ *
+ * @example
+ * ```ts
+ * await signOut(c, deps);
+ * ```
+ */
+export async function signOut(c: Context, deps: ReviewDeps): Promise<void> {
+  const id = getCookie(c, SESSION_COOKIE);
+  if (id) await deleteSession(deps.kv, id);
+  deleteCookie(c, SESSION_COOKIE, { path: "/", secure: isHttps(c) });
+}
+
+/**
+ * Requires a signed-in session: pages without one go to `/login`, anything else gets a 401.
+ *
+ * @example
+ * ```ts
+ * app.get("/", requireSession(deps, "page"), (c) => c.text(c.get("session").csrf));
+ * ```
+ */
+export function requireSession(
+  deps: ReviewDeps,
+  kind: "page" | "data",
+): MiddlewareHandler<SessionEnv> {
+  return async (c, next) => {
+    const id = getCookie(c, SESSION_COOKIE);
+    const session = id && id.length <= 100 ? await getSession(deps.kv, id, deps.clock()) : null;
+    if (!session || !id) {
+      if (kind === "page" && c.req.method === "GET") return c.redirect("/login", 303);
+      return c.json({ error: "sign in first" }, 401);
+    }
+    c.set("session", session);
+    c.set("sessionId", id);
+    await next();
+  };
+}
+
+/**
+ * Whether a posted form carries the session's CSRF token (compared in constant time).
+ *
+ * @example
+ * ```ts
+ * if (!(await csrfMatches(c.get("session"), form._csrf))) return c.text("stale form", 403);
+ * ```
+ */
+export async function csrfMatches(session: DashboardSession, given: unknown): Promise<boolean> {
+  return typeof given === "string" && given.length > 0 && await secretsEqual(given, session.csrf);
+}
