@@ -27,7 +27,7 @@ import { readJson } from "./json_body.ts";
 const MAX_API_BODY_BYTES = 1024 * 1024;
 
 const ListQuerySchema = z.object({
-  owner: z.string().regex(/^((org|user):)?[\w-]{1,64}$/, "owner must be <id> or <org|user>:<id>")
+  owner: z.string().regex(/^((org|user):)?[\w.-]{1,64}$/, "owner must be <id> or <org|user>:<id>")
     .optional(),
   status: ReviewStatusSchema.optional(),
   repo: z.string().regex(/^[\w.-]{1,100}\/[\w.-]{1,100}$/, "repo must be <owner>/<name>")
@@ -35,6 +35,11 @@ const ListQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(1000).optional(),
 });
+
+/** zod's issues as one readable line: `status: Invalid option …; limit: Too big …`. */
+function issuesText(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
+}
 
 const CancelBodySchema = z.object({ reason: z.string().max(1000).optional() });
 
@@ -79,7 +84,7 @@ export function apiRoutes(deps: ReviewDeps): Hono {
 
   app.get("/reviews", async (c) => {
     const parsed = ListQuerySchema.safeParse(c.req.query());
-    if (!parsed.success) return c.json({ error: parsed.error.message }, 400);
+    if (!parsed.success) return c.json({ error: issuesText(parsed.error) }, 400);
     const { owner, status, repo, limit, cursor } = parsed.data;
     // `org:123` / `user:123` name one owner; a bare `123` matches either type.
     const [a, b] = owner?.split(":") ?? [];
@@ -105,7 +110,7 @@ export function apiRoutes(deps: ReviewDeps): Hono {
     const json = await readJson(c.req.raw);
     if (!json.ok) return c.json({ error: json.error }, 400);
     const parsed = CancelBodySchema.safeParse(json.value);
-    if (!parsed.success) return c.json({ error: parsed.error.message }, 400);
+    if (!parsed.success) return c.json({ error: issuesText(parsed.error) }, 400);
     const outcome = await cancel(deps, c.req.param("id"), parsed.data.reason ?? "cancelled by API");
     if (outcome.kind === "not_found") return c.json({ error: "review not found" }, 404);
     if (outcome.kind === "finished") {
