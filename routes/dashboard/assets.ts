@@ -91,7 +91,7 @@ export const APP_JS = `"use strict";
   if (!feed || !window.EventSource) return;
   const state = document.getElementById("live-state");
   const region = document.getElementById("live");
-  let reading = false, again = false, opened = false;
+  let reading = false, again = false;
   const editing = () => {
     const a = document.activeElement;
     return a && region.contains(a) && a.matches("input, select, textarea");
@@ -120,10 +120,10 @@ export const APP_JS = `"use strict";
   source.addEventListener("open", () => {
     state.textContent = "live";
     state.className = "live-state on";
-    // After a reconnect, changes made while away are read once.
-    if (opened) refresh();
-    opened = true;
   });
+  // "hello" comes once the stream listens: what changed between rendering the page (or while
+  // away, after a reconnect) and now is read once, so nothing is missed.
+  source.addEventListener("hello", refresh);
   source.addEventListener("change", refresh);
   source.addEventListener("error", () => {
     state.textContent = "reconnecting…";

@@ -19,6 +19,21 @@ export function StatusBadge(props: { status: string }) {
   return <span class={`badge ${props.status}`}>{props.status}</span>;
 }
 
+/**
+ * A review id short enough for a table: a UUID's first 8 characters, keeping a retry's suffix
+ * (the full id is the link's title and the review page's).
+ *
+ * @example
+ * ```ts
+ * shortId("6b7511f5-827e-438c-9ebf-dac9e6447875-retry-1"); // "6b7511f5…-retry-1"
+ * ```
+ */
+export function shortId(id: string): string {
+  const match = /^([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(.*)$/i.exec(id);
+  if (match) return `${match[1]}…${match[2]}`;
+  return id.length > 32 ? `${id.slice(0, 31)}…` : id;
+}
+
 /** How long a review waited for its slot, and how long it ran (so far). */
 export function timings(review: PublicReview, now: number) {
   const wait = review.startedAt !== undefined
@@ -64,7 +79,7 @@ export function ReviewRow(
   return (
     <tr data-review={r.id} data-status={r.status}>
       <td class="id">
-        <a href={`/ui/reviews/${encodeURIComponent(r.id)}`}>{r.id}</a>
+        <a href={`/ui/reviews/${encodeURIComponent(r.id)}`} title={r.id}>{shortId(r.id)}</a>
       </td>
       <td>{r.repo}</td>
       <td>
