@@ -17,6 +17,7 @@ import { createEffects } from "./review/effects.ts";
 import { createLiveFeed, type LiveFeed } from "./review/live_feed.ts";
 import { createMetrics, type Metrics } from "./review/metrics.ts";
 import { ownersOverview } from "./review/operations.ts";
+import { withDeadline } from "./review/deadline.ts";
 import { createGitHubClients, type GitHubCredentials } from "./review/github.ts";
 import { createGitHubAppAuth } from "./review/github_app.ts";
 import { createStatusNotifier, type StatusNotifier } from "./review/status_callback.ts";
@@ -87,7 +88,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const feed = createLiveFeed({ kv, instance, clock, log });
   // The per-owner gauges read the overview at scrape time, once deps exist.
   const metrics = createMetrics({
-    ownersOverview: () => late.deps ? ownersOverview(late.deps, 1_000) : Promise.resolve([]),
+    ownersOverview: () =>
+      late.deps
+        ? withDeadline(5_000, () => ownersOverview(late.deps!, 1_000))
+        : Promise.resolve([]),
   });
   // The worker needs deps and the effects call the worker: tie the knot through a late binding.
   const late: { worker?: Worker; deps?: ReviewDeps } = {};
@@ -185,6 +189,12 @@ function githubCredentials(
   return config.GITHUB_TOKEN ? { kind: "token", token: config.GITHUB_TOKEN } : { kind: "none" };
 }
 
+/** A URL as logs may show it: scheme, host and path only. */
+function shownUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname}`;
+}
+
 async function main() {
   let config: Config;
   try {
@@ -229,7 +239,8 @@ async function main() {
   });
   log("info", "review agent selected", {
     kind: config.AGENT_KIND,
-    url: config.AGENT_URL,
+    // Never the URL's credentials or query (an API key may sit there).
+    url: config.AGENT_URL ? shownUrl(config.AGENT_URL) : undefined,
     why: Deno.env.get("AGENT_KIND")
       ? "AGENT_KIND"
       : config.AGENT_URL
@@ -249,7 +260,8 @@ async function main() {
     const started = Date.now();
     await service.stop(4_000);
     log("info", "stopped", { signal, handBackMs: Date.now() - started });
-    await server.shutdown().catch(() => {});
+    // A client that stopped reading must not hold the exit: its stream was already ended.
+    await withDeadline(2_000, () => server.shutdown()).catch(() => {});
     kv.close();
     Deno.exit(0);
   };

@@ -14,6 +14,8 @@ export const DashboardSessionSchema = z.object({
   expiresAt: z.number(),
   /** The token forms must send back (CSRF). */
   csrf: z.string(),
+  /** SHA-256 of the `BACKEND_AUTH_TOKEN` signed in with: a rotated token ends the session. */
+  tokenHash: z.string(),
 });
 /** A stored dashboard session. */
 export type DashboardSession = z.infer<typeof DashboardSessionSchema>;

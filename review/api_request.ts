@@ -28,7 +28,11 @@ export const CreateReviewBodySchema = z.object({
   authToken: z.string().min(1).max(8_192),
   owner: z.object({
     type: z.enum(["user", "org"]),
-    id: z.union([z.string().min(1).max(64), z.number().int()]).transform(String),
+    // The same ids the owner routes and filters take, so every owner can be listed and limited.
+    id: z.union([
+      z.string().regex(/^[\w.-]{1,64}$/, "owner.id must be 1 to 64 letters, digits, . _ or -"),
+      z.number().int(),
+    ]).transform(String),
     userId: z.union([z.string(), z.number()]).optional(),
     login: z.string().max(100).optional(),
   }),

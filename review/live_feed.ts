@@ -27,6 +27,8 @@ export interface LiveFeed {
   subscribe(listener: (notice: LiveNotice) => void): () => void;
   /** Subscribers right now (bounded by the dashboard). */
   readonly subscribers: number;
+  /** Whether the feed was closed (the service is stopping): no new subscribers. */
+  readonly closed: boolean;
   /** Stops the watch and any pending mark write. */
   close(): Promise<void>;
 }
@@ -128,6 +130,10 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
       scheduleMark();
     },
     subscribe(listener) {
+      if (closed) {
+        listener({ kind: "closing" });
+        return () => {};
+      }
       listeners.add(listener);
       if (!watcher && !closed) startWatch();
       return () => {
@@ -137,6 +143,9 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     },
     get subscribers() {
       return listeners.size;
+    },
+    get closed() {
+      return closed;
     },
     async close() {
       closed = true;

@@ -50,35 +50,55 @@ export async function retry(deps: ReviewDeps, id: string): Promise<RetryOutcome>
   const why = notRetryable(original);
   if (why) return { kind: "not_retryable", review: toPublicReview(original), why };
   const root = original.retry?.root ?? original.id;
-  const number = (original.retry?.number ?? 0) + 1;
-  const record = newReview({
-    id: retryId(root, number),
-    source: original.source,
-    owner: original.owner,
-    repo: original.repo,
-    pullNumber: original.pullNumber,
-    headSha: original.headSha,
-    baseSha: original.baseSha,
-    title: original.title,
-    prUpdatedAt: original.prUpdatedAt,
-    createdAt: deps.clock(),
-    prompt: original.prompt,
-    model: original.model,
-    sessionInput: original.sessionInput,
-    authToken: original.authToken,
-    installationId: original.installationId,
-    retry: { of: original.id, root, number },
-  });
-  // `again`: the head was reviewed (and failed); only a review of it still waiting stands in.
-  const { review, created } = await submitReview(deps, record, { supersede: "none", again: true });
-  deps.log("info", created ? "review retry queued" : "review retry exists", {
-    reviewId: review.id,
-    retryOf: original.id,
-    owner: `${original.owner.type}:${original.owner.id}`,
-    status: review.status,
-  });
-  return { kind: created ? "created" : "exists", review: toPublicReview(review) };
+  const first = (original.retry?.number ?? 0) + 1;
+  // A review made with a webhook knows its head; one made by the API or a /review command
+  // learns the pull request's current head when it runs, as the original did.
+  const headSha = original.source === "webhook" && !original.command ? original.headSha : undefined;
+  // The id is derived, so two requests make one retry; an id someone else took (an API review
+  // named like a retry) moves on to the next number.
+  for (let number = first; number < first + MAX_RETRY_ID_TRIES; number++) {
+    const record = newReview({
+      id: retryId(root, number),
+      source: original.source,
+      owner: original.owner,
+      repo: original.repo,
+      pullNumber: original.pullNumber,
+      headSha,
+      baseSha: headSha ? original.baseSha : undefined,
+      title: original.title,
+      prUpdatedAt: original.prUpdatedAt,
+      createdAt: deps.clock(),
+      prompt: original.prompt,
+      model: original.model,
+      sessionInput: original.sessionInput,
+      authToken: original.authToken,
+      installationId: original.installationId,
+      command: original.command,
+      retry: { of: original.id, root, number },
+    });
+    // `again`: the head was reviewed (and failed); only a review of it still waiting stands in.
+    const { review, created } = await submitReview(deps, record, {
+      supersede: "none",
+      again: true,
+    });
+    if (!created && review.id === record.id && review.retry?.of !== original.id) continue;
+    deps.log("info", created ? "review retry queued" : "review retry exists", {
+      reviewId: review.id,
+      retryOf: original.id,
+      owner: `${original.owner.type}:${original.owner.id}`,
+      status: review.status,
+    });
+    return { kind: created ? "created" : "exists", review: toPublicReview(review) };
+  }
+  return {
+    kind: "not_retryable",
+    review: toPublicReview(original),
+    why: `the retry ids ${retryId(root, first)}… are taken by other reviews`,
+  };
 }
+
+/** Retry ids tried before giving up (others may have taken them through `POST /review`). */
+const MAX_RETRY_ID_TRIES = 5;
 
 function notRetryable(review: ReviewRecord): string | undefined {
   if (review.status !== "failed" && review.status !== "cancelled") {

@@ -8,6 +8,7 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { pingKv } from "../kv/queries.ts";
 import { serviceStats } from "../review/operations.ts";
+import { withDeadline } from "../review/deadline.ts";
 import type { ReviewDeps } from "../review/deps.ts";
 import type { LiveFeed } from "../review/live_feed.ts";
 import type { Metrics } from "../review/metrics.ts";
@@ -21,14 +22,6 @@ import { type WebhookOutcome, webhookOutcomes } from "./webhook_outcomes.ts";
 
 /** How long the health probe waits for KV. */
 const HEALTH_KV_WAIT_MS = 5_000;
-
-function withDeadline<T>(ms: number, work: () => Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
-  });
-  return Promise.race([work(), late]).finally(() => clearTimeout(timer));
-}
 
 /**
  * Builds the app from its dependencies.

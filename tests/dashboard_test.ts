@@ -3,47 +3,9 @@
  * overview and review pages, the actions, and the live stream.
  */
 import assert from "node:assert/strict";
-import { type AgentScript, reviewScript, sseResponse } from "./fakes/agent.ts";
-import { BACKEND_TOKEN, type Harness, waitFor, withHarness } from "./harness.ts";
-
-/** A browser-ish client: keeps the session cookie, sends same-origin Origin on posts. */
-function browser(h: Harness) {
-  let cookie = "";
-  const request = async (
-    method: string,
-    path: string,
-    form?: Record<string, string>,
-    headers: Record<string, string> = {},
-  ) => {
-    const res = await fetch(`${h.url}${path}`, {
-      method,
-      redirect: "manual",
-      headers: {
-        ...(cookie ? { cookie } : {}),
-        ...(form ? { "content-type": "application/x-www-form-urlencoded", origin: h.url } : {}),
-        ...headers,
-      },
-      body: form ? new URLSearchParams(form) : undefined,
-    });
-    const set = res.headers.get("set-cookie");
-    if (set) cookie = set.split(";")[0];
-    return { res, text: await res.text(), setCookie: set };
-  };
-  return {
-    request,
-    get cookie() {
-      return cookie;
-    },
-    async signIn() {
-      const { res } = await request("POST", "/login", { token: BACKEND_TOKEN });
-      assert.equal(res.status, 303);
-    },
-    async csrf(path = "/") {
-      const { text } = await request("GET", path);
-      return /name="_csrf" value="([^"]+)"/.exec(text)![1];
-    },
-  };
-}
+import { reviewScript } from "./fakes/agent.ts";
+import { browser, heldSessions } from "./operator_helpers.ts";
+import { BACKEND_TOKEN, waitFor, withHarness } from "./harness.ts";
 
 Deno.test("sign-in: wrong token refused, right token gives an HttpOnly SameSite=Strict cookie, never the token", async () => {
   await withHarness("kv-queue", {}, async (h) => {
@@ -94,7 +56,7 @@ Deno.test("sign-in: wrong token refused, right token gives an HttpOnly SameSite=
 Deno.test("actions need the session's CSRF token and a same-origin post", async () => {
   await withHarness(
     "kv-queue",
-    { env: { MAX_CONCURRENT_PER_OWNER: "1" }, script: held().script },
+    { env: { MAX_CONCURRENT_PER_OWNER: "1" }, script: heldSessions().script },
     async (h) => {
       await h.openPull(1, 1);
       const waiting = (await h.openPull(1, 2)).body.reviewId as string;
@@ -134,20 +96,6 @@ Deno.test("actions need the session's CSRF token and a same-origin post", async 
     },
   );
 });
-
-/** Sessions stream a status and hold until released. */
-function held(): { script: AgentScript; release: () => void } {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => release = r);
-  return {
-    script: () =>
-      sseResponse([
-        { event: "status", data: { message: "reading the diff" } },
-        { event: "done", data: {} },
-      ], { holdUntil: gate }),
-    release,
-  };
-}
 
 Deno.test("overview and review page: owners with slots, filters, findings linked to the diff", async () => {
   await withHarness("kv-queue", { script: reviewScript() }, async (h) => {
@@ -197,7 +145,7 @@ Deno.test("overview and review page: owners with slots, filters, findings linked
 });
 
 Deno.test("live stream: a review starting shows up as a change within a second", async () => {
-  const gate = held();
+  const gate = heldSessions();
   await withHarness("kv-queue", { script: gate.script, env: { FAST_PATH: "true" } }, async (h) => {
     const b = browser(h);
     await b.signIn();

@@ -4,23 +4,9 @@
  */
 import assert from "node:assert/strict";
 import type { ReviewRecord } from "../kv/records.ts";
-import { type AgentScript, reviewScript, sseResponse } from "./fakes/agent.ts";
+import { type AgentScript, reviewScript } from "./fakes/agent.ts";
+import { heldSessions } from "./operator_helpers.ts";
 import { pullRequestPayload, sha, waitFor, withHarness } from "./harness.ts";
-
-/** Every session streams a status line and then waits until `release()`. */
-function heldSessions(): { script: AgentScript; release: () => void } {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => release = r);
-  return {
-    script: () =>
-      sseResponse([
-        { event: "status", data: { message: "reading the diff" } },
-        { event: "summary", data: { text: "ok" } },
-        { event: "done", data: {} },
-      ], { holdUntil: gate }),
-    release,
-  };
-}
 
 type Usage = { limit: number; customLimit: boolean; active: number; pending: number };
 

@@ -14,6 +14,19 @@ export const MAX_STREAMS = 100;
 /** A stream's longest life; the browser's EventSource reconnects and re-reads once. */
 export const MAX_STREAM_MS = 5 * 60_000;
 const HEARTBEAT_MS = 15_000;
+/** A write a client does not take within this long ends its stream (it stopped reading). */
+const WRITE_WAIT_MS = 10_000;
+
+async function bounded(stream: { abort(): void }, write: Promise<unknown>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stuck = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      stream.abort();
+      resolve();
+    }, WRITE_WAIT_MS);
+  });
+  await Promise.race([write, stuck]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Streams change notices to one page: all of them, or only those about `reviewId` (and any
@@ -25,6 +38,7 @@ const HEARTBEAT_MS = 15_000;
  * ```
  */
 export function liveStream(c: Context, feed: LiveFeed, reviewId?: string): Response {
+  if (feed.closed) return c.json({ error: "the service is stopping" }, 503);
   if (feed.subscribers >= MAX_STREAMS) {
     return c.json({ error: "too many live dashboards open; try again later" }, 503);
   }
@@ -38,6 +52,8 @@ export function liveStream(c: Context, feed: LiveFeed, reviewId?: string): Respo
     const unsubscribe = feed.subscribe((notice) => {
       if (notice.kind === "closing") {
         closing = true;
+        // A client that stopped reading may hold a write: end the stream under it.
+        stream.abort();
         return wake();
       }
       if (!relevant(notice)) return;
@@ -51,7 +67,7 @@ export function liveStream(c: Context, feed: LiveFeed, reviewId?: string): Respo
     stream.onAbort(() => wake());
     const deadline = Date.now() + MAX_STREAM_MS;
     try {
-      await stream.writeSSE({ event: "hello", data: "{}", retry: 1_000 });
+      await bounded(stream, stream.writeSSE({ event: "hello", data: "{}", retry: 1_000 }));
       while (!closing && !stream.aborted && !stream.closed && Date.now() < deadline) {
         const rest = Math.min(HEARTBEAT_MS, deadline - Date.now());
         // Checked and armed in one synchronous step, so no notice slips in between.
@@ -68,9 +84,12 @@ export function liveStream(c: Context, feed: LiveFeed, reviewId?: string): Respo
         if (changed) {
           const ids: string[] = changed;
           changed = null;
-          await stream.writeSSE({ event: "change", data: JSON.stringify({ ids }) });
+          await bounded(
+            stream,
+            stream.writeSSE({ event: "change", data: JSON.stringify({ ids }) }),
+          );
         } else {
-          await stream.write(": heartbeat\n\n");
+          await bounded(stream, stream.write(": heartbeat\n\n"));
         }
       }
     } finally {

@@ -24,6 +24,11 @@ export interface ReviewPageData {
   notice?: string;
 }
 
+/** Links taken from GitHub's answers are followed only when they are http(s). */
+function safeLink(url: string | undefined): string | undefined {
+  return url && /^https?:\/\//i.test(url) ? url : undefined;
+}
+
 const SEVERITIES: Severity[] = ["critical", "high", "medium", "low", "info"];
 
 function Step(props: { label: string; at?: number; from?: number; active?: boolean }) {
@@ -155,19 +160,19 @@ export function ReviewDetail(props: ReviewPageData) {
             <dt>On GitHub</dt>
             <dd>
               {r.commentUrl
-                ? <a href={r.commentUrl} rel="noreferrer">comment</a>
+                ? <a href={safeLink(r.commentUrl)} rel="noreferrer">comment</a>
                 : "no comment yet"}
               {r.inlineReviewUrl
                 ? (
                   <>
-                    · <a href={r.inlineReviewUrl} rel="noreferrer">inline review</a>
+                    · <a href={safeLink(r.inlineReviewUrl)} rel="noreferrer">inline review</a>
                   </>
                 )
                 : null}
               {r.checkRunUrl
                 ? (
                   <>
-                    · <a href={r.checkRunUrl} rel="noreferrer">check run</a>
+                    · <a href={safeLink(r.checkRunUrl)} rel="noreferrer">check run</a>
                   </>
                 )
                 : null}

@@ -38,6 +38,10 @@ const FiltersSchema = z.object({
   done: z.string().max(40).optional().catch(undefined),
 });
 
+/** Wrong sign-ins one instance takes per window before it answers 429 to every sign-in. */
+const MAX_WRONG_SIGN_INS = 20;
+const SIGN_IN_WINDOW_MS = 60_000;
+
 /** What an action did, shown once on the page it returns to (fixed texts, never echoed input). */
 const NOTICES: Record<string, string> = {
   cancelled: "Review cancelled.",
@@ -51,15 +55,32 @@ const NOTICES: Record<string, string> = {
   not_found: "No such review.",
 };
 
-/** Only paths of this site are followed back after an action. */
+/** Only paths of this site are followed back after an action (as the browser will read them). */
 function backTo(value: unknown, fallback: string): string {
-  return typeof value === "string" && /^\/(?![/\\])[^\s]{0,1500}$/.test(value) ? value : fallback;
+  if (typeof value !== "string" || value.length > 1500 || !value.startsWith("/")) return fallback;
+  const origin = "http://dashboard.invalid";
+  let url: URL;
+  try {
+    url = new URL(value, origin);
+  } catch {
+    return fallback;
+  }
+  // `/.//evil`, `/\evil` and the like normalise to another host or to `//host`: refused.
+  if (url.origin !== origin || url.pathname.startsWith("//") || /[\\\s]/.test(value)) {
+    return fallback;
+  }
+  return `${url.pathname}${url.search}`;
 }
 
 function withNotice(path: string, code: string): string {
-  const url = new URL(path, "http://x");
+  const url = new URL(path, "http://dashboard.invalid");
   url.searchParams.set("done", code);
   return `${url.pathname}${url.search}`;
+}
+
+/** The notice of an action's `done` code, if it is one of ours. */
+function noticeOf(code: string | undefined): string | undefined {
+  return code !== undefined && Object.hasOwn(NOTICES, code) ? NOTICES[code] : undefined;
 }
 
 /**
@@ -73,6 +94,7 @@ function withNotice(path: string, code: string): string {
 export function dashboardRoutes(deps: ReviewDeps, feed: LiveFeed): Hono<SessionEnv> {
   const app = new Hono<SessionEnv>();
   const page = requireSession(deps, "page");
+  const refused = { since: deps.clock(), count: 0 };
   const forms = [
     bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.text("form too large", 413) }),
     csrf(),
@@ -142,12 +164,24 @@ export function dashboardRoutes(deps: ReviewDeps, feed: LiveFeed): Hono<SessionE
     csrf(),
     async (c) => {
       if (disabled()) return c.html(loginPage(disabled()), 503);
+      // Wrong guesses are counted per instance; past the bound every sign-in waits for the window.
+      const now = deps.clock();
+      if (now - refused.since > SIGN_IN_WINDOW_MS) Object.assign(refused, { since: now, count: 0 });
+      if (refused.count >= MAX_WRONG_SIGN_INS) {
+        const wait = Math.ceil((refused.since + SIGN_IN_WINDOW_MS - now) / 1000);
+        return c.html(loginPage("Too many wrong tokens: try again in a minute."), 429, {
+          "retry-after": String(Math.max(1, wait)),
+        });
+      }
+      // Counted before the check, so a burst of parallel guesses meets the bound too.
+      refused.count++;
       const form = await c.req.parseBody();
       if (typeof form.token === "string" && await signIn(c, deps, form.token.trim())) {
+        refused.count = Math.max(0, refused.count - 1);
         deps.log("info", "dashboard sign-in");
         return c.redirect("/", 303);
       }
-      deps.log("warn", "dashboard sign-in refused", { why: "wrong token" });
+      deps.log("warn", "dashboard sign-in refused", { why: "wrong token", recent: refused.count });
       // A short pause makes guessing slower without holding anything.
       await new Promise((r) => setTimeout(r, 250));
       return c.html(loginPage("That token is not right."), 401);
@@ -206,7 +240,7 @@ export function dashboardRoutes(deps: ReviewDeps, feed: LiveFeed): Hono<SessionE
         webBase={webBase}
         now={deps.clock()}
         self={self}
-        notice={filters.done ? NOTICES[filters.done] : undefined}
+        notice={noticeOf(filters.done)}
       />
     );
     return c.html(
@@ -247,7 +281,7 @@ export function dashboardRoutes(deps: ReviewDeps, feed: LiveFeed): Hono<SessionE
         csrf={c.get("session").csrf}
         webBase={webBase}
         now={deps.clock()}
-        notice={done ? NOTICES[done] : undefined}
+        notice={noticeOf(done)}
       />
     );
     const live = `/ui/live?review=${encodeURIComponent(id)}`;

@@ -27,6 +27,11 @@ function randomId(bytes: number): string {
   );
 }
 
+async function tokenHash(token: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
+  return btoa(String.fromCharCode(...new Uint8Array(digest)));
+}
+
 function isHttps(c: Context): boolean {
   return new URL(c.req.url).protocol === "https:" ||
     c.req.header("x-forwarded-proto")?.split(",")[0].trim() === "https";
@@ -50,6 +55,7 @@ export async function signIn(c: Context, deps: ReviewDeps, token: string): Promi
     createdAt: now,
     expiresAt: now + SESSION_TTL_MS,
     csrf: randomId(24),
+    tokenHash: await tokenHash(expected),
   });
   setCookie(c, SESSION_COOKIE, id, {
     httpOnly: true,
@@ -90,8 +96,15 @@ export function requireSession(
   return async (c, next) => {
     const id = getCookie(c, SESSION_COOKIE);
     const session = id && id.length <= 100 ? await getSession(deps.kv, id, deps.clock()) : null;
-    if (!session || !id) {
-      if (kind === "page" && c.req.method === "GET") return c.redirect("/login", 303);
+    // A session lives only as long as the token it was signed in with.
+    const token = deps.config.BACKEND_AUTH_TOKEN;
+    const valid = session && token &&
+      await secretsEqual(session.tokenHash, await tokenHash(token));
+    if (!session || !id || !valid) {
+      // Pages go to the sign-in; the page script's own reads (`?fragment=1`) get a 401 to act on.
+      const navigation = kind === "page" && c.req.method === "GET" &&
+        c.req.query("fragment") !== "1";
+      if (navigation) return c.redirect("/login", 303);
       return c.json({ error: "sign in first" }, 401);
     }
     c.set("session", session);
