@@ -9,7 +9,7 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Changes, ReviewChange } from "../kv/changes.ts";
 import { type ReviewStatus, ReviewStatusSchema, TERMINAL_STATUSES } from "../kv/records.ts";
-import type { OwnerUsage } from "./operations.ts";
+import { type OwnerUsage, totalsOf } from "./operations.ts";
 
 /**
  * What {@link createMetrics} reads.
@@ -203,18 +203,11 @@ export function createMetrics(options: MetricsOptions): Metrics {
       owner.pending.set(labels, o.pending);
       owner.limit.set(labels, o.limit);
     }
-    let oldest = 0;
-    let lag = 0;
-    for (const o of overview) {
-      totals.pending.inc(o.pending);
-      totals.inFlight.inc(o.active);
-      if (o.oldestPendingMs === undefined) continue;
-      oldest = Math.max(oldest, o.oldestPendingMs);
-      // As `serviceStats`: waiting behind the owner's own limit is not lag.
-      if (o.active < o.limit) lag = Math.max(lag, o.oldestPendingMs);
-    }
-    totals.oldest.set(seconds(oldest));
-    totals.lag.set(seconds(lag));
+    const sums = totalsOf(overview);
+    totals.pending.set(sums.pending);
+    totals.inFlight.set(sums.active);
+    totals.oldest.set(seconds(sums.oldestPendingMs ?? 0));
+    totals.lag.set(seconds(sums.queueLagMs));
   }
 
   return {

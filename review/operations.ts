@@ -7,7 +7,7 @@
 import { listOwners, setOwnerLimit } from "../kv/owners.ts";
 import { ownerLimit } from "../kv/owner_txn.ts";
 import { getReview } from "../kv/queries.ts";
-import { newReview, type Owner, type ReviewRecord } from "../kv/records.ts";
+import { newReview, type Owner, type OwnerState, type ReviewRecord } from "../kv/records.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
 import { type PublicReview, submitReview, toPublicReview } from "./service.ts";
 
@@ -144,9 +144,14 @@ export async function changeOwnerLimit(
     limit: limit ?? `default (${deps.config.MAX_CONCURRENT_PER_OWNER})`,
     dispatched: changes.dispatched.length,
   });
+  return usageOf(state, deps.config.MAX_CONCURRENT_PER_OWNER);
+}
+
+/** An owner's counters as the API shows them. */
+function usageOf(state: OwnerState, defaultLimit: number): OwnerUsage {
   return {
     owner: state.owner,
-    limit: ownerLimit(state, deps.config.MAX_CONCURRENT_PER_OWNER),
+    limit: ownerLimit(state, defaultLimit),
     customLimit: state.limit !== undefined,
     active: state.active,
     pending: state.pending,
@@ -172,19 +177,16 @@ export async function ownersOverview(
   const now = deps.clock();
   const owners = await listOwners(deps.kv, max);
   return owners.map(({ state, oldestPendingAt }) => ({
-    owner: state.owner,
-    limit: ownerLimit(state, deps.config.MAX_CONCURRENT_PER_OWNER),
-    customLimit: state.limit !== undefined,
-    active: state.active,
-    pending: state.pending,
+    ...usageOf(state, deps.config.MAX_CONCURRENT_PER_OWNER),
     ...(oldestPendingAt !== undefined
       ? { oldestPendingMs: Math.max(0, now - oldestPendingAt) }
       : {}),
   }));
 }
 
-/** Totals over the owners with work (the 1,000 busiest). */
-export interface ServiceStats {
+/** Totals over a list of owners. */
+export interface OwnerTotals {
+  /** Owners with reviews pending or in flight. */
   owners: number;
   /** Reviews holding a slot (queued or running). */
   active: number;
@@ -196,8 +198,36 @@ export interface ServiceStats {
    * (0 when every waiting review waits for its owner's limit, as it should).
    */
   queueLagMs: number;
-  defaultLimit: number;
 }
+
+/**
+ * Sums an overview (for `/stats`, `/health` and the metrics scrape alike).
+ *
+ * @example
+ * ```ts
+ * const { pending, queueLagMs } = totalsOf(await ownersOverview(deps, 1_000));
+ * ```
+ */
+export function totalsOf(owners: OwnerUsage[]): OwnerTotals {
+  let oldest: number | null = null;
+  let lag = 0;
+  for (const o of owners) {
+    if (o.oldestPendingMs === undefined) continue;
+    oldest = Math.max(oldest ?? 0, o.oldestPendingMs);
+    // Waiting behind the owner's own limit is not lag.
+    if (o.active < o.limit) lag = Math.max(lag, o.oldestPendingMs);
+  }
+  return {
+    owners: owners.filter((o) => o.active + o.pending > 0).length,
+    active: owners.reduce((n, o) => n + o.active, 0),
+    pending: owners.reduce((n, o) => n + o.pending, 0),
+    oldestPendingMs: oldest,
+    queueLagMs: lag,
+  };
+}
+
+/** Totals over the owners with work (the 1,000 busiest), and the default limit. */
+export type ServiceStats = OwnerTotals & { defaultLimit: number };
 
 /**
  * Totals for `GET /stats`, the CLI's `stats` and `/health`'s queue lag.
@@ -209,19 +239,5 @@ export interface ServiceStats {
  */
 export async function serviceStats(deps: ReviewDeps): Promise<ServiceStats> {
   const owners = await ownersOverview(deps, 1_000);
-  let oldest: number | null = null;
-  let lag = 0;
-  for (const o of owners) {
-    if (o.oldestPendingMs === undefined) continue;
-    oldest = Math.max(oldest ?? 0, o.oldestPendingMs);
-    if (o.active < o.limit) lag = Math.max(lag, o.oldestPendingMs);
-  }
-  return {
-    owners: owners.filter((o) => o.active + o.pending > 0).length,
-    active: owners.reduce((n, o) => n + o.active, 0),
-    pending: owners.reduce((n, o) => n + o.pending, 0),
-    oldestPendingMs: oldest,
-    queueLagMs: lag,
-    defaultLimit: deps.config.MAX_CONCURRENT_PER_OWNER,
-  };
+  return { ...totalsOf(owners), defaultLimit: deps.config.MAX_CONCURRENT_PER_OWNER };
 }

@@ -22,16 +22,15 @@ import {
 } from "../review/service.ts";
 import { retry } from "../review/operations.ts";
 import { requireBearer } from "./auth.ts";
+import { ownerFilterOf, OwnerFilterText, RepoText } from "./filters.ts";
 import { readJson } from "./json_body.ts";
 
 const MAX_API_BODY_BYTES = 1024 * 1024;
 
 const ListQuerySchema = z.object({
-  owner: z.string().regex(/^((org|user):)?[\w.-]{1,64}$/, "owner must be <id> or <org|user>:<id>")
-    .optional(),
+  owner: OwnerFilterText.optional(),
   status: ReviewStatusSchema.optional(),
-  repo: z.string().regex(/^[\w.-]{1,100}\/[\w.-]{1,100}$/, "repo must be <owner>/<name>")
-    .optional(),
+  repo: RepoText.optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(1000).optional(),
 });
@@ -86,13 +85,7 @@ export function apiRoutes(deps: ReviewDeps): Hono {
     const parsed = ListQuerySchema.safeParse(c.req.query());
     if (!parsed.success) return c.json({ error: issuesText(parsed.error) }, 400);
     const { owner, status, repo, limit, cursor } = parsed.data;
-    // `org:123` / `user:123` name one owner; a bare `123` matches either type.
-    const [a, b] = owner?.split(":") ?? [];
-    const ownerRef = owner === undefined
-      ? undefined
-      : b === undefined
-      ? { id: a }
-      : { type: a as "org" | "user", id: b };
+    const ownerRef = ownerFilterOf(owner);
     try {
       return c.json(
         await listPublicReviews(deps, { owner: ownerRef, status, repo, limit, cursor }),

@@ -6,7 +6,15 @@
 import { timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 
-async function digest(text: string): Promise<Uint8Array> {
+/**
+ * SHA-256 of a text's UTF-8 bytes.
+ *
+ * @example
+ * ```ts
+ * (await sha256("a")).length; // 32
+ * ```
+ */
+export async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
 }
 
@@ -19,7 +27,7 @@ async function digest(text: string): Promise<Uint8Array> {
  * ```
  */
 export async function secretsEqual(given: string, expected: string): Promise<boolean> {
-  return timingSafeEqual(await digest(given), await digest(expected));
+  return timingSafeEqual(await sha256(given), await sha256(expected));
 }
 
 /**

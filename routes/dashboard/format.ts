@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { sha256 } from "../auth.ts";
 
 /**
  * A duration as people read it: `850 ms`, `12 s`, `4 min 3 s`, `2 h 5 min`, `3 d 4 h`.
@@ -62,7 +63,6 @@ export function githubWebBase(apiUrl: string): string {
  * ```
  */
 export async function diffAnchor(path: string, line: number | null | undefined): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(path));
-  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const hex = [...await sha256(path)].map((b) => b.toString(16).padStart(2, "0")).join("");
   return line ? `diff-${hex}R${line}` : `diff-${hex}`;
 }

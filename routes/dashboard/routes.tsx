@@ -21,18 +21,19 @@ import {
   serviceStats,
 } from "../../review/operations.ts";
 import { cancel, listPublicReviews, readReview, readReviewEvents } from "../../review/service.ts";
+import { ownerFilterOf, OwnerFilterText, RepoText } from "../filters.ts";
 import { OwnerParamsSchema } from "../owners.ts";
 import { APP_CSS, APP_JS } from "./assets.ts";
 import { diffAnchor, githubWebBase } from "./format.ts";
 import { Page } from "./layout.tsx";
 import { Overview } from "./overview.tsx";
 import { ReviewDetail } from "./review_page.tsx";
-import { csrfMatches, requireSession, type SessionEnv, signIn, signOut } from "./session.ts";
+import { requireCsrfToken, requireSession, type SessionEnv, signIn, signOut } from "./session.ts";
 import { liveStream } from "./live.ts";
 
 const FiltersSchema = z.object({
-  owner: z.string().regex(/^((org|user):)?[\w.-]{1,64}$/).optional().catch(undefined),
-  repo: z.string().regex(/^[\w.-]{1,100}\/[\w.-]{1,100}$/).optional().catch(undefined),
+  owner: OwnerFilterText.optional().catch(undefined),
+  repo: RepoText.optional().catch(undefined),
   status: ReviewStatusSchema.optional().catch(undefined),
   cursor: z.string().max(1000).optional().catch(undefined),
   done: z.string().max(40).optional().catch(undefined),
@@ -99,6 +100,7 @@ export function dashboardRoutes(deps: ReviewDeps, feed: LiveFeed): Hono<SessionE
     bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.text("form too large", 413) }),
     csrf(),
     requireSession(deps, "data"),
+    requireCsrfToken(),
   ] as const;
   const webBase = githubWebBase(deps.config.GITHUB_API_URL);
   const disabled = () =>
@@ -188,22 +190,13 @@ export function dashboardRoutes(deps: ReviewDeps, feed: LiveFeed): Hono<SessionE
     },
   );
   app.post("/logout", ...forms, async (c) => {
-    const form = await c.req.parseBody();
-    if (!(await csrfMatches(c.get("session"), form._csrf))) {
-      return c.text("stale form: reload the page", 403);
-    }
     await signOut(c, deps);
     return c.redirect("/login", 303);
   });
 
   app.get("/", page, async (c) => {
     const filters = FiltersSchema.parse(c.req.query());
-    const [a, b] = filters.owner?.split(":") ?? [];
-    const owner = !filters.owner
-      ? undefined
-      : b === undefined
-      ? { id: a }
-      : { type: a as "org" | "user", id: b };
+    const owner = ownerFilterOf(filters.owner);
     let listing;
     try {
       listing = await listPublicReviews(deps, {
@@ -304,9 +297,6 @@ export function dashboardRoutes(deps: ReviewDeps, feed: LiveFeed): Hono<SessionE
 
   app.post("/ui/reviews/:id/cancel", ...forms, async (c) => {
     const form = await c.req.parseBody();
-    if (!(await csrfMatches(c.get("session"), form._csrf))) {
-      return c.text("stale form: reload the page", 403);
-    }
     const id = c.req.param("id");
     const outcome = await cancel(deps, id, "cancelled from the dashboard", 1_500);
     deps.log("info", "review cancel requested", {
@@ -320,9 +310,6 @@ export function dashboardRoutes(deps: ReviewDeps, feed: LiveFeed): Hono<SessionE
 
   app.post("/ui/reviews/:id/retry", ...forms, async (c) => {
     const form = await c.req.parseBody();
-    if (!(await csrfMatches(c.get("session"), form._csrf))) {
-      return c.text("stale form: reload the page", 403);
-    }
     const outcome = await retry(deps, c.req.param("id"));
     if (outcome.kind === "not_found" || outcome.kind === "not_retryable") {
       return c.redirect(withNotice(backTo(form.back, "/"), outcome.kind), 303);
@@ -336,9 +323,6 @@ export function dashboardRoutes(deps: ReviewDeps, feed: LiveFeed): Hono<SessionE
 
   app.post("/ui/owners/:type/:id/limit", ...forms, async (c) => {
     const form = await c.req.parseBody();
-    if (!(await csrfMatches(c.get("session"), form._csrf))) {
-      return c.text("stale form: reload the page", 403);
-    }
     const owner = OwnerParamsSchema.safeParse(c.req.param());
     const back = backTo(form.back, "/");
     const raw = String(form.limit ?? "");

@@ -9,7 +9,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { type DashboardSession, deleteSession, getSession, putSession } from "../../kv/sessions.ts";
 import type { ReviewDeps } from "../../review/deps.ts";
-import { secretsEqual } from "../auth.ts";
+import { secretsEqual, sha256 } from "../auth.ts";
 
 /** The session cookie's name. */
 export const SESSION_COOKIE = "ai_review_session";
@@ -28,8 +28,7 @@ function randomId(bytes: number): string {
 }
 
 async function tokenHash(token: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
-  return btoa(String.fromCharCode(...new Uint8Array(digest)));
+  return btoa(String.fromCharCode(...await sha256(token)));
 }
 
 function isHttps(c: Context): boolean {
@@ -114,13 +113,22 @@ export function requireSession(
 }
 
 /**
- * Whether a posted form carries the session's CSRF token (compared in constant time).
+ * Requires a posted form to carry the session's CSRF token (`_csrf`, compared in constant time);
+ * runs after {@link requireSession}. The handler reads the same form (`c.req.parseBody()` is
+ * cached).
  *
  * @example
  * ```ts
- * if (!(await csrfMatches(c.get("session"), form._csrf))) return c.text("stale form", 403);
+ * app.post("/ui/x", requireSession(deps, "data"), requireCsrfToken(), (c) => c.text("ok"));
  * ```
  */
-export async function csrfMatches(session: DashboardSession, given: unknown): Promise<boolean> {
-  return typeof given === "string" && given.length > 0 && await secretsEqual(given, session.csrf);
+export function requireCsrfToken(): MiddlewareHandler<SessionEnv> {
+  return async (c, next) => {
+    const form = await c.req.parseBody();
+    const given = form._csrf;
+    const matches = typeof given === "string" && given.length > 0 &&
+      await secretsEqual(given, c.get("session").csrf);
+    if (!matches) return c.text("stale form: reload the page", 403);
+    await next();
+  };
 }
