@@ -5,6 +5,7 @@
  * @module
  */
 import type { Changes } from "./kv/changes.ts";
+import { countingKv, emptyKvOpCounts } from "./kv/op_counts.ts";
 import { createSweeper, type Sweeper } from "./queue/sweeper.ts";
 import { createWorker, type Worker } from "./queue/worker.ts";
 import { enqueueVia, type QueueTransport } from "./queue/port.ts";
@@ -70,7 +71,10 @@ export interface Service {
  * ```
  */
 export async function startService(options: ServiceOptions): Promise<Service> {
-  const { config, kv } = options;
+  const { config } = options;
+  // Every KV operation of the service is counted (`/metrics`, `deno task bench`).
+  const kvOps = emptyKvOpCounts();
+  const kv = countingKv(options.kv, kvOps);
   const clock = options.clock ?? Date.now;
   const log = options.log ?? consoleLogger();
   // Deno.hostname() needs --allow-sys; the pid and a random suffix name the instance well enough.
@@ -88,6 +92,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const feed = createLiveFeed({ kv, instance, clock, log });
   // The per-owner gauges read the overview at scrape time, once deps exist.
   const metrics = createMetrics({
+    kvOps,
     ownersOverview: () =>
       late.deps
         ? withDeadline(5_000, () => ownersOverview(late.deps!, 1_000))

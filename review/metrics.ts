@@ -8,6 +8,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Changes, ReviewChange } from "../kv/changes.ts";
+import type { KvOpCounts } from "../kv/op_counts.ts";
 import { type ReviewStatus, ReviewStatusSchema, TERMINAL_STATUSES } from "../kv/records.ts";
 import { type OwnerUsage, totalsOf } from "./operations.ts";
 
@@ -24,6 +25,8 @@ export interface MetricsOptions {
   ownersOverview: () => Promise<OwnerUsage[]>;
   /** Owners given their own gauges (the busiest); the totals cover all. Default 20. */
   topOwners?: number;
+  /** This instance's KV operation totals (`countingKv`), read at every scrape. */
+  kvOps?: KvOpCounts;
 }
 
 /**
@@ -143,6 +146,29 @@ export function createMetrics(options: MetricsOptions): Metrics {
     ),
   };
   const kvUp = gauge("ai_review_kv_up", "Whether the owners overview could be read from KV.");
+  const kvOps = options.kvOps;
+  // Totals kept by the counting KV handle, copied into the registry when scraped.
+  const kvCounter = (name: string, help: string, read: (c: KvOpCounts) => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        if (kvOps) this.inc(read(kvOps));
+      },
+    });
+  kvCounter(
+    "ai_review_kv_commits_total",
+    "KV atomic commits (set and delete included).",
+    (c) => c.commits,
+  );
+  kvCounter(
+    "ai_review_kv_commit_conflicts_total",
+    "KV commits refused by a check.",
+    (c) => c.conflicts,
+  );
+  kvCounter("ai_review_kv_reads_total", "KV reads (get, getMany and list calls).", (c) => c.reads);
 
   // Known label values start at zero, so rate() sees a series from the first scrape.
   for (const status of ReviewStatusSchema.options) entered.inc({ status }, 0);
