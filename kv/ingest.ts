@@ -10,7 +10,7 @@ import { type Changes, mergeChanges } from "./changes.ts";
 import { retryTransaction } from "./commit.ts";
 import { keys } from "./keys.ts";
 import { OwnerTxn, readOwner, type TxnContext } from "./owner_txn.ts";
-import type { CancelRequest, ReviewRecord } from "./records.ts";
+import type { CancelRequest, OwnerState, ReviewRecord } from "./records.ts";
 import { isTerminal, requestStopIn, transition } from "./transitions.ts";
 
 /** How long a webhook delivery id is remembered for deduplication (30 days). */
@@ -47,24 +47,29 @@ function standsIn(existing: ReviewRecord, again: boolean): boolean {
   return again ? existing.status === "pending" || existing.status === "queued" : true;
 }
 
+/**
+ * The review's dedupe keys and its owner's entry, in one `getMany`: a new webhook's review costs
+ * this read, the pull request's unfinished reviews, and its commit.
+ */
 async function findExisting(kv: Deno.Kv, review: ReviewRecord, again: boolean) {
-  const lookups: Deno.KvKey[] = [keys.review(review.id)];
+  const lookups: Deno.KvKey[] = [keys.owner(review.owner), keys.review(review.id)];
   if (review.deliveryId) lookups.push(keys.byDelivery(review.deliveryId));
   const headKey = review.headSha
     ? keys.byHead(review.repo, review.pullNumber, review.headSha)
     : undefined;
   if (headKey) lookups.push(headKey);
-  const entries = await getManyBatched<unknown>(kv, lookups);
+  const [ownerEntry, ...entries] = await getManyBatched<unknown>(kv, lookups);
+  const owner = ownerEntry as Deno.KvEntryMaybe<OwnerState>;
   const [byId, ...indexes] = entries;
-  if (byId.value) return { entries, existing: byId.value as ReviewRecord };
+  if (byId.value) return { entries, owner, existing: byId.value as ReviewRecord };
   for (const [i, index] of indexes.entries()) {
     if (typeof index.value !== "string") continue;
     const found = await kv.get<ReviewRecord>(keys.review(index.value));
     if (!found.value) continue;
     const isHead = headKey !== undefined && i === indexes.length - 1;
-    if (!isHead || standsIn(found.value, again)) return { entries, existing: found.value };
+    if (!isHead || standsIn(found.value, again)) return { entries, owner, existing: found.value };
   }
-  return { entries, existing: undefined };
+  return { entries, owner, existing: undefined };
 }
 
 /** Unfinished reviews of the same pull request and owner that `review` supersedes. */
@@ -113,7 +118,7 @@ export async function createReview(
     at: ctx.now,
   };
   const created = await retryTransaction(`createReview ${review.id}`, async () => {
-    const { entries, existing } = await findExisting(kv, review, options.again ?? false);
+    const { entries, owner, existing } = await findExisting(kv, review, options.again ?? false);
     if (existing) {
       return { review: existing, created: false, changes: mergeChanges() };
     }
@@ -123,6 +128,7 @@ export async function createReview(
     const snapshot = await readOwner(kv, review.owner, {
       defaultLimit: ctx.limit,
       extra: now.length,
+      entry: owner,
     });
     const txn = new OwnerTxn(ctx, review.owner, snapshot);
     txn.op.check(...entries);

@@ -57,7 +57,10 @@ export function ownerLimit(state: OwnerState | null | undefined, defaultLimit: n
 /**
  * Reads an owner's counters and as many entries of its pending line as a transaction that may
  * free `extra` slots can claim (see {@link headsToRead}), under `newLimit` (a limit being set),
- * else the owner's own limit, else `defaultLimit`.
+ * else the owner's own limit, else `defaultLimit`. `entry` is the owner entry when the caller has
+ * read it already (in the same `getMany` as its own keys). The line is not read at all when no
+ * slot can be free even after `extra` are freed: an owner at its limit (the common case under
+ * load) costs one read, and the commit's check on the owner entry catches a slot freed meanwhile.
  *
  * @example
  * ```ts
@@ -67,11 +70,17 @@ export function ownerLimit(state: OwnerState | null | undefined, defaultLimit: n
 export async function readOwner(
   kv: Deno.Kv,
   owner: Pick<Owner, "type" | "id">,
-  heads: { defaultLimit: number; extra?: number; newLimit?: number },
+  heads: {
+    defaultLimit: number;
+    extra?: number;
+    newLimit?: number;
+    entry?: Deno.KvEntryMaybe<OwnerState>;
+  },
 ): Promise<OwnerSnapshot> {
-  const entry = await kv.get<OwnerState>(keys.owner(owner));
+  const entry = heads.entry ?? await kv.get<OwnerState>(keys.owner(owner));
   const limit = heads.newLimit ?? ownerLimit(entry.value, heads.defaultLimit);
-  const headCount = headsToRead(limit, heads.extra);
+  const free = limit - (entry.value?.active ?? 0) + (heads.extra ?? 0);
+  const headCount = free > 0 ? headsToRead(limit, heads.extra) : 0;
   const found: PendingHead[] = [];
   if ((entry.value?.pending ?? 0) > 0 && headCount > 0) {
     const pendingEntries = await Array.fromAsync(

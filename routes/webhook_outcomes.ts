@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { Logger } from "../review/deps.ts";
 
 /** What was answered, for logs and metrics. */
@@ -12,6 +12,28 @@ export interface WebhookOutcome {
   status: number;
   event?: string;
   deliveryId?: string;
+}
+
+/** What the webhook route keeps on its context for {@link webhookOutcomes}. */
+export type WebhookEnv = { Variables: { answer?: Record<string, unknown> } };
+
+/**
+ * Answers a webhook with JSON and keeps the answer for the outcome log line (reading the
+ * response back would clone its stream on every delivery).
+ *
+ * @example
+ * ```ts
+ * return answer(c, { status: "ignored", reason: "not a pull request" });
+ * ```
+ */
+export function answer(
+  c: Context<WebhookEnv>,
+  body: Record<string, unknown>,
+  status: 200 | 202 | 400 | 401 | 413 | 503 = 200,
+  headers?: Record<string, string>,
+): Response {
+  c.set("answer", body);
+  return c.json(body, status, headers);
 }
 
 /**
@@ -25,7 +47,7 @@ export interface WebhookOutcome {
 export function webhookOutcomes(
   log: Logger,
   onAnswer?: (outcome: WebhookOutcome) => void,
-): MiddlewareHandler {
+): MiddlewareHandler<WebhookEnv> {
   return async (c, next) => {
     const started = performance.now();
     await next();
@@ -33,13 +55,8 @@ export function webhookOutcomes(
     const event = c.req.header("x-github-event")?.slice(0, 60);
     const deliveryId = c.req.header("x-github-delivery")?.slice(0, 200);
     onAnswer?.({ status, event, deliveryId });
-    // Our answers are small JSON objects written by the route; read a copy for the why.
-    let answer: Record<string, unknown> = {};
-    try {
-      answer = await c.res.clone().json();
-    } catch {
-      // Not JSON (a framework answer): the status says enough.
-    }
+    // What the route answered ({@link answer}); a framework answer has none: the status says enough.
+    const answer = c.get("answer") ?? {};
     const outcome = status === 202
       ? "accepted"
       : status < 300

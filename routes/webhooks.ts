@@ -11,6 +11,7 @@ import type { Context } from "hono";
 import { classifyWebhook, reviewFromPayload } from "../review/webhook_payload.ts";
 import { createBodyBudget, readBody, releaseBody } from "./body_budget.ts";
 import { SIGNATURE_PATTERN, verifySignature } from "./signature.ts";
+import { answer, type WebhookEnv } from "./webhook_outcomes.ts";
 
 /** GitHub caps webhook payloads at 25 MiB. */
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
@@ -29,36 +30,36 @@ export const WEBHOOK_BODY_BUDGET_BYTES = 64 * 1024 * 1024;
  * app.route("/", webhookRoutes(deps));
  * ```
  */
-export function webhookRoutes(deps: ReviewDeps): Hono {
-  const app = new Hono();
+export function webhookRoutes(deps: ReviewDeps): Hono<WebhookEnv> {
+  const app = new Hono<WebhookEnv>();
   const budget = createBodyBudget(WEBHOOK_BODY_BUDGET_BYTES);
   app.post("/webhooks/github", async (c) => {
     const secret = deps.config.GITHUB_WEBHOOK_SECRET;
     if (!secret) {
-      return c.json({ error: "webhooks are disabled: GITHUB_WEBHOOK_SECRET is not set" }, 503);
+      return answer(c, { error: "webhooks are disabled: GITHUB_WEBHOOK_SECRET is not set" }, 503);
     }
     // Refused before the body is read: a request without a signature costs nothing.
     const signature = c.req.header("x-hub-signature-256");
     if (!signature || !SIGNATURE_PATTERN.test(signature)) {
-      return c.json({ error: "missing or invalid X-Hub-Signature-256" }, 401);
+      return answer(c, { error: "missing or invalid X-Hub-Signature-256" }, 401);
     }
     const read = await readBody(c.req.raw, MAX_WEBHOOK_BYTES, budget);
     if (!read.ok) {
       return read.status === 413
-        ? c.json({ error: "payload larger than 25 MiB" }, 413)
-        : c.json({ error: "too many large deliveries at once; redeliver shortly" }, 503, {
+        ? answer(c, { error: "payload larger than 25 MiB" }, 413)
+        : answer(c, { error: "too many large deliveries at once; redeliver shortly" }, 503, {
           "retry-after": "5",
         });
     }
     let body: unknown;
     try {
       if (!(await verifySignature(secret, read.bytes, signature))) {
-        return c.json({ error: "missing or invalid X-Hub-Signature-256" }, 401);
+        return answer(c, { error: "missing or invalid X-Hub-Signature-256" }, 401);
       }
       try {
         body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(read.bytes));
       } catch {
-        return c.json({ error: "body is not valid UTF-8 JSON" }, 400);
+        return answer(c, { error: "body is not valid UTF-8 JSON" }, 400);
       }
     } finally {
       // The budget bounds bodies being read and verified, not the reviews made of them.
@@ -72,13 +73,15 @@ export function webhookRoutes(deps: ReviewDeps): Hono {
       decision.kind === "ignore" && decision.draft &&
       await reviewsDrafts(deps, decision.draft.repository.full_name)
     ) decision = { kind: "review", payload: decision.draft };
-    if (decision.kind === "ignore") return c.json({ status: "ignored", reason: decision.reason });
-    if (decision.kind === "invalid") return c.json({ error: decision.message }, 400);
+    if (decision.kind === "ignore") {
+      return answer(c, { status: "ignored", reason: decision.reason });
+    }
+    if (decision.kind === "invalid") return answer(c, { error: decision.message }, 400);
     if (decision.kind === "close") {
       // A redelivered or late close stops nothing newer than itself (ordered by `updated_at`).
       const { repo, pullNumber, closedAt } = decision;
       const stopped = await closePullRequest(deps, repo, pullNumber, closedAt);
-      return c.json({ status: "closed", stopped });
+      return answer(c, { status: "closed", stopped });
     }
     const record = reviewFromPayload(decision.payload, {
       id: crypto.randomUUID(),
@@ -92,7 +95,7 @@ export function webhookRoutes(deps: ReviewDeps): Hono {
       // (the comment must show the head the pull request is at now).
       again: action === "reopened" || action === "synchronize",
     });
-    return c.json({ reviewId: review.id, status: review.status }, 202);
+    return answer(c, { reviewId: review.id, status: review.status }, 202);
   });
   return app;
 }
@@ -102,20 +105,20 @@ const APP_EVENTS = ["issue_comment", "installation", "installation_repositories"
 
 /** `/review` commands and installation changes: answered at once, like `pull_request`. */
 async function appEvent(
-  c: Context,
+  c: Context<WebhookEnv>,
   deps: ReviewDeps,
   event: string,
   body: unknown,
   deliveryId: string | undefined,
 ) {
   const decision = classifyEvent(event, body);
-  if (decision.kind === "ignore") return c.json({ status: "ignored", reason: decision.reason });
-  if (decision.kind === "invalid") return c.json({ error: decision.message }, 400);
+  if (decision.kind === "ignore") return answer(c, { status: "ignored", reason: decision.reason });
+  if (decision.kind === "invalid") return answer(c, { error: decision.message }, 400);
   if (decision.kind === "installation") {
     if (decision.drop) await deps.github.forget(decision.installationId, decision.login);
-    return c.json({ status: decision.drop ? "forgotten" : "noted" });
+    return answer(c, { status: decision.drop ? "forgotten" : "noted" });
   }
   const done = await runCommand(deps, decision, deliveryId);
-  if (done.command === "cancel") return c.json({ status: "cancelled", stopped: done.stopped });
-  return c.json({ reviewId: done.review.id, status: done.review.status }, 202);
+  if (done.command === "cancel") return answer(c, { status: "cancelled", stopped: done.stopped });
+  return answer(c, { reviewId: done.review.id, status: done.review.status }, 202);
 }

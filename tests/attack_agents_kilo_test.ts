@@ -161,9 +161,16 @@ Deno.test("attack kilo (withstood): forged, truncated, cross-review, malformed a
     );
     const tokenA = byReview.get(a)!;
     const tokenB = byReview.get(b)!;
-    // Progress writes are over; the records must not change from here on.
-    await new Promise((r) => setTimeout(r, 300));
-    const before = [await rawRecord(h, a), await rawRecord(h, b)];
+    // Progress writes are over once both records stay unchanged for 400 ms (a fixed pause was too
+    // short on a loaded machine); the records must not change from here on.
+    let before = [await rawRecord(h, a), await rawRecord(h, b)];
+    await waitFor("progress writes over", async () => {
+      await new Promise((r) => setTimeout(r, 400));
+      const now = [await rawRecord(h, a), await rawRecord(h, b)];
+      const settled = now.every((r, i) => r.rev === before[i].rev);
+      before = now;
+      return settled || undefined;
+    });
     const eventsBefore = (await h.kv.get(["review_events", a])).versionstamp;
     const done = JSON.stringify({ status: "completed" });
     const [lease, mac] = [
