@@ -333,10 +333,10 @@ export function selectDiff(
   options: { maxBytes?: number } = {},
 ): { diff: string; files: string[]; leftOut: LeftOut[] } {
   const ignore = [
-    ...DEFAULT_IGNORE.map((glob) => compileGlob(glob, true)),
-    ...config.paths.ignore.map((glob) => compileGlob(glob, false)),
+    ...defaultIgnoreGlobs(),
+    ...config.paths.ignore.map((glob) => cachedGlob(glob)),
   ];
-  const include = config.paths.include.map((glob) => compileGlob(glob, false));
+  const include = config.paths.include.map((glob) => cachedGlob(glob));
   const maxFiles = config.max_files ?? Infinity;
   const maxBytes = Math.min(config.max_diff_bytes ?? Infinity, options.maxBytes ?? Infinity);
   const encoder = new TextEncoder();
@@ -433,6 +433,34 @@ function compileGlob(glob: string, nocase: boolean): Glob {
   body = anchored ? body.replace(/^\/+/, "") : `**/${body}`;
   const globs = dirOnly ? [`${body}/**`] : [body, `${body}/**`];
   return { negate, match: picomatch(globs, { dot: true, nocase, noextglob: true }) };
+}
+
+/** {@link DEFAULT_IGNORE}, compiled on first use. */
+let defaultGlobs: Glob[] | undefined;
+
+function defaultIgnoreGlobs(): Glob[] {
+  return defaultGlobs ??= DEFAULT_IGNORE.map((glob) => compileGlob(glob, true));
+}
+
+/** Repositories' globs (case-sensitive) compiled so far; the oldest go first beyond the bound. */
+const compiledGlobs = new Map<string, Glob>();
+const MAX_COMPILED_GLOBS = 2_000;
+
+/**
+ * A repository glob, compiled once: compiling costs far more than matching, and a repository's
+ * configuration is the same for review after review. A compiled glob holds no state, so sharing
+ * it is safe.
+ */
+function cachedGlob(glob: string): Glob {
+  let compiled = compiledGlobs.get(glob);
+  if (!compiled) {
+    compiled = compileGlob(glob, false);
+    if (compiledGlobs.size >= MAX_COMPILED_GLOBS) {
+      compiledGlobs.delete(compiledGlobs.keys().next().value!);
+    }
+    compiledGlobs.set(glob, compiled);
+  }
+  return compiled;
 }
 
 function lastMatch(globs: Glob[], path: string): boolean {

@@ -280,6 +280,23 @@ Deno.test("selectDiff: user `ignore` adds to the defaults, and `!` re-includes",
   ]);
 });
 
+Deno.test("selectDiff: compiled globs are shared across reviews without mixing configs", () => {
+  const diff = ["src/a.ts", "lib/b.ts", "docs/C.md", "docs/E.MD"].map((p) => section(p)).join("");
+  const src = config({ paths: { ignore: ["*.md"], include: ["src/", "docs/"] } });
+  const lib = config({ paths: { ignore: ["!*.md", "*.MD"], include: ["lib/", "docs/"] } });
+  const first = [selectDiff(diff, src), selectDiff(diff, lib)];
+  assert.deepEqual(first.map((r) => r.files), [
+    ["src/a.ts", "docs/E.MD"],
+    ["lib/b.ts", "docs/C.md"],
+  ]);
+  // Again, interleaved: the same answers.
+  assert.deepEqual([selectDiff(diff, src), selectDiff(diff, lib)], first);
+  // A repository's glob stays case-sensitive even where a default glob (case-insensitive) exists.
+  const lock = section("Deno.LOCK") + section("x.lock");
+  const relock = config({ paths: { ignore: ["!*.lock"], include: [] } });
+  assert.deepEqual(selectDiff(lock, relock).files, ["x.lock"]);
+});
+
 Deno.test("selectDiff: binary files are left out; deleted files are kept", () => {
   const diff = section("src/a.ts") + section("assets/blob.dat", { binary: true }) +
     section("src/old.ts", { deleted: true });
