@@ -217,7 +217,11 @@ export function createOctokitPool(options: OctokitPoolOptions): OctokitPool {
         installation = await credentials.app.installationFor(repo);
       }
       const timeoutMs = callOptions?.timeoutMs ?? options.timeoutMs;
-      const signal = AbortSignal.timeout(timeoutMs);
+      // A timer cleared when the call ends: `AbortSignal.timeout` would fire for every call long
+      // after it ended (building an error each time) and keep its request reachable until then.
+      const timeout = new AbortController();
+      const timer = setTimeout(() => timeout.abort(), timeoutMs);
+      const signal = timeout.signal;
       try {
         return await run({ octokit: octokitOf(installation), signal });
       } catch (error) {
@@ -241,6 +245,8 @@ export function createOctokitPool(options: OctokitPoolOptions): OctokitPool {
           });
         }
         throw githubError(error, what, [...secrets]);
+      } finally {
+        clearTimeout(timer);
       }
     },
   };
