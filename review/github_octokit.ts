@@ -1,22 +1,19 @@
 /**
  * The Octokit instances behind the GitHub client: one per credential scope (the personal token, or
- * one GitHub App installation), each with `@octokit/plugin-throttling` (GitHub's primary and
- * secondary rate limits, `retry-after`, writes spaced per installation) and `@octokit/plugin-retry`
- * (5xx and failures without an answer, a bounded number of times), and a per-request timeout.
+ * one GitHub App installation), each with the limits of `review/octokit_limits.ts` (requests in
+ * flight bounded, writes spaced per installation, a short primary or secondary rate limit waited
+ * for once, 5xx and failures without an answer retried a bounded number of times), and a
+ * per-request timeout.
  *
  * @module
  */
 import { Octokit } from "@octokit/rest";
-import { throttling } from "@octokit/plugin-throttling";
-import { retry } from "@octokit/plugin-retry";
-import Bottleneck from "bottleneck";
 import { ReviewError } from "./errors.ts";
 import { answeredStatus, githubError } from "./github_errors.ts";
+import { applyLimits } from "./octokit_limits.ts";
 
-/** The Octokit class with the throttling and retry plugins. */
-const RetryingOctokit = Octokit.plugin(throttling, retry);
 /** An Octokit instance of one credential scope. */
-export type ScopedOctokit = InstanceType<typeof RetryingOctokit>;
+export type ScopedOctokit = Octokit;
 
 /**
  * What the client needs of a GitHub App (`review/github_app.ts` implements it): installation
@@ -104,8 +101,8 @@ export interface OctokitPool {
 const MAX_SCOPES = 500;
 
 /**
- * Creates the pool. Throttling groups are the pool's own (not the plugin's process-wide default), so
- * two services in one process, as tests run them, do not slow each other down.
+ * Creates the pool. Each scope's limits are its own Octokit's, so two services in one process, as
+ * tests run them, do not slow each other down.
  *
  * @example
  * ```ts
@@ -116,28 +113,23 @@ const MAX_SCOPES = 500;
 export function createOctokitPool(options: OctokitPoolOptions): OctokitPool {
   const { credentials } = options;
   const maxInlineWaitMs = options.maxInlineWaitMs ?? 10_000;
-  const retryBaseMs = options.retryBaseMs ?? 1_000;
-  const interval = options.writeIntervalMs ?? 0;
-  // plugin-throttling spaces writes (and notifying writes) per scope id with these groups.
-  const group = () =>
-    new Bottleneck.Group(
-      interval > 0 ? { maxConcurrent: 1, minTime: interval } : { maxConcurrent: null, minTime: 0 },
-    );
-  const groups = {
+  const limits = {
     // Requests in flight per installation: enough that slow best-effort calls (check runs) never
     // hold up the reviews' own calls.
-    global: new Bottleneck.Group({ maxConcurrent: 100 }),
-    auth: new Bottleneck.Group({ maxConcurrent: 1 }),
-    search: new Bottleneck.Group({ maxConcurrent: 1, minTime: 2_000 }),
-    write: group(),
-    notifications: group(),
+    maxConcurrent: 100,
+    writeIntervalMs: options.writeIntervalMs ?? 0,
+    retries: options.retries ?? 2,
+    retryBaseMs: options.retryBaseMs ?? 1_000,
+    // Wait for a short limit inside the request, once; a longer one fails the step, retryable
+    // with GitHub's wait, and the pipeline comes back after it.
+    maxInlineWaitMs,
   };
   const secrets = new Set<string>();
   if (credentials.kind === "token") secrets.add(credentials.token);
   const scopes = new Map<string, ScopedOctokit>();
   const baseFetch = options.fetch ?? fetch;
-  // A request whose time ran out is not retried by plugin-retry: it only retries Octokit's
-  // RequestErrors, and an AbortError passes through as itself.
+  // A request whose time ran out is not retried: only Octokit's RequestErrors are, and an
+  // AbortError passes through as itself.
   const boundedFetch: typeof fetch = async (input, init) => {
     try {
       if (init?.signal?.aborted) throw init.signal.reason;
@@ -183,26 +175,15 @@ export function createOctokitPool(options: OctokitPoolOptions): OctokitPool {
           return (request as unknown as (e: unknown) => Promise<unknown>)(endpoint);
         },
       });
-    const octokit = new RetryingOctokit({
+    const octokit = new Octokit({
       baseUrl: options.baseUrl.replace(/\/+$/, ""),
       authStrategy,
       userAgent: options.userAgent ?? "ai-code-review-orchestrator",
       request: { fetch: boundedFetch },
       // Errors are returned as ReviewErrors and logged by the pipeline.
       log: { debug() {}, info() {}, warn() {}, error() {} },
-      retry: { retries: options.retries ?? 2, retryAfterBaseValue: retryBaseMs },
-      throttle: {
-        id,
-        ...groups,
-        retryAfterBaseValue: 1_000,
-        // Wait for a short limit inside the request, once; a longer one fails the step, retryable
-        // with GitHub's wait, and the pipeline comes back after it.
-        onRateLimit: (after: number, _o: unknown, _k: unknown, count: number) =>
-          count < 1 && after * 1_000 <= maxInlineWaitMs,
-        onSecondaryRateLimit: (after: number, _o: unknown, _k: unknown, count: number) =>
-          count < 1 && after * 1_000 <= maxInlineWaitMs,
-      },
     });
+    applyLimits(octokit, limits);
     if (scopes.size >= MAX_SCOPES) scopes.delete(scopes.keys().next().value!);
     scopes.set(id, octokit);
     return octokit;
