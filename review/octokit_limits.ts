@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Octokit } from "@octokit/rest";
+import type { Octokit } from "@octokit/core";
 
 /** Options of {@link applyLimits}. */
 export interface LimitOptions {
