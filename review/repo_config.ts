@@ -419,11 +419,12 @@ interface Glob {
 }
 
 /**
- * A `.gitignore`-like glob: `!` negates; a glob without a slash (or with only a trailing one)
- * matches at any depth; a leading slash or a slash in the middle anchors it at the root; a glob
- * matching a directory matches everything under it; a trailing slash matches directories only.
+ * A `.gitignore`-like glob as picomatch patterns: `!` negates; a glob without a slash (or with only
+ * a trailing one) matches at any depth; a leading slash or a slash in the middle anchors it at the
+ * root; a glob matching a directory matches everything under it; a trailing slash matches
+ * directories only.
  */
-function compileGlob(glob: string, nocase: boolean): Glob {
+function globPatterns(glob: string): { negate: boolean; patterns: string[] } {
   const negate = glob.startsWith("!");
   let body = negate ? glob.slice(1) : glob;
   if (body.startsWith("./")) body = body.slice(2);
@@ -431,15 +432,34 @@ function compileGlob(glob: string, nocase: boolean): Glob {
   if (dirOnly) body = body.replace(/\/+$/, "");
   const anchored = body.includes("/");
   body = anchored ? body.replace(/^\/+/, "") : `**/${body}`;
-  const globs = dirOnly ? [`${body}/**`] : [body, `${body}/**`];
-  return { negate, match: picomatch(globs, { dot: true, nocase, noextglob: true }) };
+  return { negate, patterns: dirOnly ? [`${body}/**`] : [body, `${body}/**`] };
 }
 
-/** {@link DEFAULT_IGNORE}, compiled on first use. */
+function compileGlob(glob: string, nocase: boolean): Glob {
+  const { negate, patterns } = globPatterns(glob);
+  return { negate, match: matcherOf(patterns, nocase) };
+}
+
+/**
+ * Whether a path matches any of `patterns`, as `picomatch(patterns, options)` answers (a path
+ * equal to a pattern, or matching its regular expression), with one regular expression for all:
+ * picomatch's own matcher builds result objects on every call, once per pattern.
+ */
+function matcherOf(patterns: string[], nocase: boolean): (path: string) => boolean {
+  const options = { dot: true, nocase, noextglob: true };
+  const literal = new Set(patterns);
+  const regexes = patterns.map((p) => picomatch.makeRe(p, options));
+  return (path) => path !== "" && (literal.has(path) || regexes.some((r) => r.test(path)));
+}
+
+/** {@link DEFAULT_IGNORE} as one glob (none negates, so any match ignores), compiled on first use. */
 let defaultGlobs: Glob[] | undefined;
 
 function defaultIgnoreGlobs(): Glob[] {
-  return defaultGlobs ??= DEFAULT_IGNORE.map((glob) => compileGlob(glob, true));
+  return defaultGlobs ??= [{
+    negate: false,
+    match: matcherOf(DEFAULT_IGNORE.flatMap((glob) => globPatterns(glob).patterns), true),
+  }];
 }
 
 /** Repositories' globs (case-sensitive) compiled so far; the oldest go first beyond the bound. */
