@@ -81,6 +81,11 @@ export function checkReporter(
     clock?: () => number;
     progressMs?: number;
     detailsUrl?: string;
+    /**
+     * No earlier session of this review can have made its run (this is the review's first): the
+     * first create need not look for one. After a create, whatever its answer, it looks again.
+     */
+    fresh?: boolean;
   },
 ): CheckReporter {
   const clock = options.clock ?? Date.now;
@@ -92,6 +97,7 @@ export function checkReporter(
   let lastProgress = -Infinity;
   let pendingProgress: string | undefined;
   let finished = false;
+  let mayExist = !options.fresh;
 
   let queued = 0;
   const enqueue = (step: () => Promise<void>) => {
@@ -117,11 +123,15 @@ export function checkReporter(
       return false;
     }
     try {
-      const found = await github.findCheckRun(repo, headSha, CHECK_RUN_NAME, reviewId);
+      const found = mayExist
+        ? await github.findCheckRun(repo, headSha, CHECK_RUN_NAME, reviewId)
+        : null;
       if (found) {
         mode = { kind: "check", id: found.id };
         return false;
       }
+      // A create whose answer is lost may still have made the run.
+      mayExist = true;
       const created = await github.createCheckRun(repo, {
         ...fields,
         headSha,

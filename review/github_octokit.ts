@@ -1,22 +1,26 @@
 /**
  * The Octokit instances behind the GitHub client: one per credential scope (the personal token, or
- * one GitHub App installation), each with `@octokit/plugin-throttling` (GitHub's primary and
- * secondary rate limits, `retry-after`, writes spaced per installation) and `@octokit/plugin-retry`
- * (5xx and failures without an answer, a bounded number of times), and a per-request timeout.
+ * one GitHub App installation), each with the limits of `review/octokit_limits.ts` (requests in
+ * flight bounded, writes spaced per installation, a short primary or secondary rate limit waited
+ * for once, 5xx and failures without an answer retried a bounded number of times), and a
+ * per-request timeout.
  *
  * @module
  */
-import { Octokit } from "@octokit/rest";
-import { throttling } from "@octokit/plugin-throttling";
-import { retry } from "@octokit/plugin-retry";
-import Bottleneck from "bottleneck";
+import { Octokit as Core } from "@octokit/core";
+import { legacyRestEndpointMethods } from "@octokit/plugin-rest-endpoint-methods";
 import { ReviewError } from "./errors.ts";
 import { answeredStatus, githubError } from "./github_errors.ts";
+import { applyLimits } from "./octokit_limits.ts";
 
-/** The Octokit class with the throttling and retry plugins. */
-const RetryingOctokit = Octokit.plugin(throttling, retry);
+/**
+ * `@octokit/rest`'s Octokit without its request-log plugin, which parsed every request's endpoint
+ * again (4% of the service's busy CPU under a drain) for log lines this service drops, and
+ * without pagination (the client pages itself).
+ */
+const Octokit = Core.plugin(legacyRestEndpointMethods);
 /** An Octokit instance of one credential scope. */
-export type ScopedOctokit = InstanceType<typeof RetryingOctokit>;
+export type ScopedOctokit = InstanceType<typeof Octokit>;
 
 /**
  * What the client needs of a GitHub App (`review/github_app.ts` implements it): installation
@@ -104,8 +108,8 @@ export interface OctokitPool {
 const MAX_SCOPES = 500;
 
 /**
- * Creates the pool. Throttling groups are the pool's own (not the plugin's process-wide default), so
- * two services in one process, as tests run them, do not slow each other down.
+ * Creates the pool. Each scope's limits are its own Octokit's, so two services in one process, as
+ * tests run them, do not slow each other down.
  *
  * @example
  * ```ts
@@ -116,28 +120,23 @@ const MAX_SCOPES = 500;
 export function createOctokitPool(options: OctokitPoolOptions): OctokitPool {
   const { credentials } = options;
   const maxInlineWaitMs = options.maxInlineWaitMs ?? 10_000;
-  const retryBaseMs = options.retryBaseMs ?? 1_000;
-  const interval = options.writeIntervalMs ?? 0;
-  // plugin-throttling spaces writes (and notifying writes) per scope id with these groups.
-  const group = () =>
-    new Bottleneck.Group(
-      interval > 0 ? { maxConcurrent: 1, minTime: interval } : { maxConcurrent: null, minTime: 0 },
-    );
-  const groups = {
+  const limits = {
     // Requests in flight per installation: enough that slow best-effort calls (check runs) never
     // hold up the reviews' own calls.
-    global: new Bottleneck.Group({ maxConcurrent: 100 }),
-    auth: new Bottleneck.Group({ maxConcurrent: 1 }),
-    search: new Bottleneck.Group({ maxConcurrent: 1, minTime: 2_000 }),
-    write: group(),
-    notifications: group(),
+    maxConcurrent: 100,
+    writeIntervalMs: options.writeIntervalMs ?? 0,
+    retries: options.retries ?? 2,
+    retryBaseMs: options.retryBaseMs ?? 1_000,
+    // Wait for a short limit inside the request, once; a longer one fails the step, retryable
+    // with GitHub's wait, and the pipeline comes back after it.
+    maxInlineWaitMs,
   };
   const secrets = new Set<string>();
   if (credentials.kind === "token") secrets.add(credentials.token);
   const scopes = new Map<string, ScopedOctokit>();
   const baseFetch = options.fetch ?? fetch;
-  // A request whose time ran out is not retried by plugin-retry: it only retries Octokit's
-  // RequestErrors, and an AbortError passes through as itself.
+  // A request whose time ran out is not retried: only Octokit's RequestErrors are, and an
+  // AbortError passes through as itself.
   const boundedFetch: typeof fetch = async (input, init) => {
     try {
       if (init?.signal?.aborted) throw init.signal.reason;
@@ -177,32 +176,27 @@ export function createOctokitPool(options: OctokitPoolOptions): OctokitPool {
           route: unknown,
           parameters?: unknown,
         ) => {
-          const endpoint = request.endpoint.merge(route, parameters);
+          // Octokit hands the hook the request's own merged options: a copy with the header is
+          // enough (`request` merges them once more itself).
+          const endpoint = typeof route === "string"
+            ? request.endpoint.merge(route, parameters)
+            : { ...route as { headers: Record<string, string> } };
           const value = await token();
-          if (value) endpoint.headers.authorization = `token ${value}`;
+          if (value) endpoint.headers = { ...endpoint.headers, authorization: `token ${value}` };
           return (request as unknown as (e: unknown) => Promise<unknown>)(endpoint);
         },
       });
-    const octokit = new RetryingOctokit({
+    const octokit = new Octokit({
       baseUrl: options.baseUrl.replace(/\/+$/, ""),
       authStrategy,
       userAgent: options.userAgent ?? "ai-code-review-orchestrator",
       request: { fetch: boundedFetch },
       // Errors are returned as ReviewErrors and logged by the pipeline.
       log: { debug() {}, info() {}, warn() {}, error() {} },
-      retry: { retries: options.retries ?? 2, retryAfterBaseValue: retryBaseMs },
-      throttle: {
-        id,
-        ...groups,
-        retryAfterBaseValue: 1_000,
-        // Wait for a short limit inside the request, once; a longer one fails the step, retryable
-        // with GitHub's wait, and the pipeline comes back after it.
-        onRateLimit: (after: number, _o: unknown, _k: unknown, count: number) =>
-          count < 1 && after * 1_000 <= maxInlineWaitMs,
-        onSecondaryRateLimit: (after: number, _o: unknown, _k: unknown, count: number) =>
-          count < 1 && after * 1_000 <= maxInlineWaitMs,
-      },
     });
+    // Inside the limits, which read GraphQL answers' errors.
+    parseJsonNatively(octokit);
+    applyLimits(octokit, limits);
     if (scopes.size >= MAX_SCOPES) scopes.delete(scopes.keys().next().value!);
     scopes.set(id, octokit);
     return octokit;
@@ -217,7 +211,11 @@ export function createOctokitPool(options: OctokitPoolOptions): OctokitPool {
         installation = await credentials.app.installationFor(repo);
       }
       const timeoutMs = callOptions?.timeoutMs ?? options.timeoutMs;
-      const signal = AbortSignal.timeout(timeoutMs);
+      // A timer cleared when the call ends: `AbortSignal.timeout` would fire for every call long
+      // after it ended (building an error each time) and keep its request reachable until then.
+      const timeout = new AbortController();
+      const timer = setTimeout(() => timeout.abort(), timeoutMs);
+      const signal = timeout.signal;
       try {
         return await run({ octokit: octokitOf(installation), signal });
       } catch (error) {
@@ -241,7 +239,60 @@ export function createOctokitPool(options: OctokitPoolOptions): OctokitPool {
           });
         }
         throw githubError(error, what, [...secrets]);
+      } finally {
+        clearTimeout(timer);
       }
     },
   };
+}
+
+/**
+ * Successful JSON answers parsed with `JSON.parse` instead of Octokit's parser (json-with-bigint:
+ * a reviver called on every value, 8× slower; a 15 KB pull request took 140 µs to parse, half the
+ * client's CPU for that call). It only matters for integers beyond 2^53, which GitHub's ids are
+ * not. Requests that read their own body (`parseSuccessResponseBody: false`: diffs, files) are
+ * left alone; failed answers are still parsed by Octokit, for its error messages.
+ *
+ * @example
+ * ```ts
+ * const octokit = new Octokit({ baseUrl });
+ * parseJsonNatively(octokit);
+ * ```
+ */
+export function parseJsonNatively(octokit: Pick<ScopedOctokit, "hook">): void {
+  const takenOver = new WeakSet<object>();
+  octokit.hook.wrap("request", async (request, endpoint) => {
+    const options = endpoint.request;
+    const own = options.parseSuccessResponseBody === false && !takenOver.has(endpoint);
+    if (own) return await request(endpoint);
+    // Changed in place: every hook gets the request's one options object, whatever an outer hook
+    // passes on (a retry comes back here with it, already taken over).
+    options.parseSuccessResponseBody = false;
+    takenOver.add(endpoint);
+    const response = await request(endpoint);
+    const body = response.data as unknown;
+    if (body instanceof ReadableStream) response.data = await readBody(body, response.headers);
+    return response;
+  });
+}
+
+/** An answer's body as Octokit would give it: JSON parsed, text as text, anything else as bytes. */
+async function readBody(
+  body: ReadableStream<Uint8Array>,
+  headers: Record<string, string | number | undefined>,
+): Promise<unknown> {
+  const answer = new Response(body);
+  const type = String(headers["content-type"] ?? "").toLowerCase();
+  const mime = type.split(";")[0].trim();
+  if (mime === "application/json" || mime === "application/scim+json") {
+    const text = await answer.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+  const isText = !type || mime.startsWith("text/") ||
+    (/charset=("?)utf-8\1/.test(type) && mime !== "application/octet-stream");
+  return isText ? await answer.text() : await answer.arrayBuffer();
 }

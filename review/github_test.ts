@@ -176,7 +176,7 @@ Deno.test("a 5xx read is retried inside the client; a create that may have happe
     assert.equal(gh.comments.length, 1);
   }));
 
-Deno.test("a rate limit that resets within seconds is waited for once (plugin-throttling)", () =>
+Deno.test("a rate limit that resets within seconds is waited for once", () =>
   withFake(async (gh) => {
     gh.setPull({ owner: "octo", repo: "app", number: 3 });
     const client = createGitHubClient({ baseUrl: gh.url, token: TOKEN, retryBaseMs: 1 });
@@ -184,7 +184,7 @@ Deno.test("a rate limit that resets within seconds is waited for once (plugin-th
     gh.failNext("pulls.get", 403, 1, { "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset });
     assert.ok(await client.getPullRequest("octo/app", 3));
     assert.equal(gh.requests.length, 2);
-    // A 429 is retried twice (plugin-retry); a third answers the step, retryable.
+    // A 429 is retried twice; a third answers the step, retryable.
     gh.requests.length = 0;
     gh.failNext("pulls.get", 429, 3, { "retry-after": "0" });
     const e = await reviewError(client.getPullRequest("octo/app", 3));

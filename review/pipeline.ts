@@ -207,6 +207,9 @@ async function produceResult(
     log: (message, context) => deps.log("warn", message, context),
     clock: deps.clock,
     detailsUrl: detailsUrl(deps, review.id),
+    // Check runs are made only in sessions: the first session need not look for one (a GitHub
+    // request saved per review).
+    fresh: sessionOrdinal(withHead) === 1,
   });
   attempt.check.start();
   const fullDiff = await github.getDiff(review.repo, review.pullNumber);
@@ -230,9 +233,8 @@ async function produceResult(
   try {
     result = await runAgent(agent, {
       reviewId: review.id,
-      // The session's ordinal (handed-back and deferred attempts are not counted, but may have
-      // opened sessions): the agent's idempotency key never repeats for two sessions.
-      attempt: withHead.attempts + withHead.handBacks + (withHead.deferrals ?? 0),
+      // The agent's idempotency key never repeats for two sessions.
+      attempt: sessionOrdinal(withHead),
       repo: review.repo,
       pullNumber: review.pullNumber,
       headSha: pr.headSha,
@@ -296,6 +298,15 @@ async function produceResult(
       anchors: findingAnchors(diff, findings),
     },
   })) ?? lost();
+}
+
+/**
+ * Which session of the review this is, counting from 1: every start counts one, including the
+ * attempts that were handed back or deferred (they are not counted as attempts, but may have
+ * opened an agent session and made a check run).
+ */
+function sessionOrdinal(review: ReviewRecord): number {
+  return review.attempts + review.handBacks + (review.deferrals ?? 0);
 }
 
 /** Where and how the agent reports the outcome of this attempt. */

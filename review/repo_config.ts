@@ -333,10 +333,10 @@ export function selectDiff(
   options: { maxBytes?: number } = {},
 ): { diff: string; files: string[]; leftOut: LeftOut[] } {
   const ignore = [
-    ...DEFAULT_IGNORE.map((glob) => compileGlob(glob, true)),
-    ...config.paths.ignore.map((glob) => compileGlob(glob, false)),
+    ...defaultIgnoreGlobs(),
+    ...config.paths.ignore.map((glob) => cachedGlob(glob)),
   ];
-  const include = config.paths.include.map((glob) => compileGlob(glob, false));
+  const include = config.paths.include.map((glob) => cachedGlob(glob));
   const maxFiles = config.max_files ?? Infinity;
   const maxBytes = Math.min(config.max_diff_bytes ?? Infinity, options.maxBytes ?? Infinity);
   const encoder = new TextEncoder();
@@ -419,11 +419,12 @@ interface Glob {
 }
 
 /**
- * A `.gitignore`-like glob: `!` negates; a glob without a slash (or with only a trailing one)
- * matches at any depth; a leading slash or a slash in the middle anchors it at the root; a glob
- * matching a directory matches everything under it; a trailing slash matches directories only.
+ * A `.gitignore`-like glob as picomatch patterns: `!` negates; a glob without a slash (or with only
+ * a trailing one) matches at any depth; a leading slash or a slash in the middle anchors it at the
+ * root; a glob matching a directory matches everything under it; a trailing slash matches
+ * directories only.
  */
-function compileGlob(glob: string, nocase: boolean): Glob {
+function globPatterns(glob: string): { negate: boolean; patterns: string[] } {
   const negate = glob.startsWith("!");
   let body = negate ? glob.slice(1) : glob;
   if (body.startsWith("./")) body = body.slice(2);
@@ -431,8 +432,55 @@ function compileGlob(glob: string, nocase: boolean): Glob {
   if (dirOnly) body = body.replace(/\/+$/, "");
   const anchored = body.includes("/");
   body = anchored ? body.replace(/^\/+/, "") : `**/${body}`;
-  const globs = dirOnly ? [`${body}/**`] : [body, `${body}/**`];
-  return { negate, match: picomatch(globs, { dot: true, nocase, noextglob: true }) };
+  return { negate, patterns: dirOnly ? [`${body}/**`] : [body, `${body}/**`] };
+}
+
+function compileGlob(glob: string, nocase: boolean): Glob {
+  const { negate, patterns } = globPatterns(glob);
+  return { negate, match: matcherOf(patterns, nocase) };
+}
+
+/**
+ * Whether a path matches any of `patterns`, as `picomatch(patterns, options)` answers (a path
+ * equal to a pattern, or matching its regular expression), with one regular expression for all:
+ * picomatch's own matcher builds result objects on every call, once per pattern.
+ */
+function matcherOf(patterns: string[], nocase: boolean): (path: string) => boolean {
+  const options = { dot: true, nocase, noextglob: true };
+  const literal = new Set(patterns);
+  const regexes = patterns.map((p) => picomatch.makeRe(p, options));
+  return (path) => path !== "" && (literal.has(path) || regexes.some((r) => r.test(path)));
+}
+
+/** {@link DEFAULT_IGNORE} as one glob (none negates, so any match ignores), compiled on first use. */
+let defaultGlobs: Glob[] | undefined;
+
+function defaultIgnoreGlobs(): Glob[] {
+  return defaultGlobs ??= [{
+    negate: false,
+    match: matcherOf(DEFAULT_IGNORE.flatMap((glob) => globPatterns(glob).patterns), true),
+  }];
+}
+
+/** Repositories' globs (case-sensitive) compiled so far; the oldest go first beyond the bound. */
+const compiledGlobs = new Map<string, Glob>();
+const MAX_COMPILED_GLOBS = 2_000;
+
+/**
+ * A repository glob, compiled once: compiling costs far more than matching, and a repository's
+ * configuration is the same for review after review. A compiled glob holds no state, so sharing
+ * it is safe.
+ */
+function cachedGlob(glob: string): Glob {
+  let compiled = compiledGlobs.get(glob);
+  if (!compiled) {
+    compiled = compileGlob(glob, false);
+    if (compiledGlobs.size >= MAX_COMPILED_GLOBS) {
+      compiledGlobs.delete(compiledGlobs.keys().next().value!);
+    }
+    compiledGlobs.set(glob, compiled);
+  }
+  return compiled;
 }
 
 function lastMatch(globs: Glob[], path: string): boolean {

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+// @ts-types="@types/picomatch"
+import picomatch from "picomatch";
 import {
   atLeast,
   DEFAULT_IGNORE,
@@ -280,6 +282,23 @@ Deno.test("selectDiff: user `ignore` adds to the defaults, and `!` re-includes",
   ]);
 });
 
+Deno.test("selectDiff: compiled globs are shared across reviews without mixing configs", () => {
+  const diff = ["src/a.ts", "lib/b.ts", "docs/C.md", "docs/E.MD"].map((p) => section(p)).join("");
+  const src = config({ paths: { ignore: ["*.md"], include: ["src/", "docs/"] } });
+  const lib = config({ paths: { ignore: ["!*.md", "*.MD"], include: ["lib/", "docs/"] } });
+  const first = [selectDiff(diff, src), selectDiff(diff, lib)];
+  assert.deepEqual(first.map((r) => r.files), [
+    ["src/a.ts", "docs/E.MD"],
+    ["lib/b.ts", "docs/C.md"],
+  ]);
+  // Again, interleaved: the same answers.
+  assert.deepEqual([selectDiff(diff, src), selectDiff(diff, lib)], first);
+  // A repository's glob stays case-sensitive even where a default glob (case-insensitive) exists.
+  const lock = section("Deno.LOCK") + section("x.lock");
+  const relock = config({ paths: { ignore: ["!*.lock"], include: [] } });
+  assert.deepEqual(selectDiff(lock, relock).files, ["x.lock"]);
+});
+
 Deno.test("selectDiff: binary files are left out; deleted files are kept", () => {
   const diff = section("src/a.ts") + section("assets/blob.dat", { binary: true }) +
     section("src/old.ts", { deleted: true });
@@ -445,6 +464,84 @@ Deno.test("selectDiff property: kept diff is whole input sections in order, with
       // Binary files are never kept.
       for (const f of input) if (f.binary) assert.ok(!kept.has(f.path));
     }),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("selectDiff property: path rules answer as picomatch's own matchers would", () => {
+  // The reference: each `.gitignore`-like glob as picomatch patterns, matched by picomatch itself.
+  const reference = (glob: string, nocase: boolean) => {
+    const negate = glob.startsWith("!");
+    let body = negate ? glob.slice(1) : glob;
+    if (body.startsWith("./")) body = body.slice(2);
+    const dirOnly = body.endsWith("/");
+    if (dirOnly) body = body.replace(/\/+$/, "");
+    body = body.includes("/") ? body.replace(/^\/+/, "") : `**/${body}`;
+    const patterns = dirOnly ? [`${body}/**`] : [body, `${body}/**`];
+    return { negate, match: picomatch(patterns, { dot: true, nocase, noextglob: true }) };
+  };
+  const last = (globs: ReturnType<typeof reference>[], path: string) => {
+    for (let i = globs.length - 1; i >= 0; i--) if (globs[i].match(path)) return !globs[i].negate;
+    return false;
+  };
+  const segment = fc.constantFrom(
+    "src",
+    "Dist",
+    "vendor",
+    "node_modules",
+    ".hidden",
+    "package-lock.json",
+    "Cargo.LOCK",
+    "x.min.js",
+    "y.PNG",
+    "z.pb.go",
+    "a_pb2.py",
+    "[id].ts",
+    "a.generated.ts",
+    "build",
+    "docs",
+    "README.md",
+  );
+  const path = fc.array(segment, { minLength: 1, maxLength: 4 }).map((s) => s.join("/"));
+  const pool = [
+    "*.md",
+    "!deno.lock",
+    "src/",
+    "/dist/**",
+    "docs/*.md",
+    "[id].ts",
+    "src/[id].ts",
+    "*.PNG",
+    "!**/vendor/**",
+    "!*.lock",
+    "build",
+  ];
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(path, { maxLength: 8 }),
+      fc.subarray(pool),
+      fc.subarray(pool.filter((g) => !g.startsWith("!"))),
+      (paths, ignore, include) => {
+        const result = selectDiff(
+          paths.map((p) => section(p)).join(""),
+          config({ paths: { ignore, include } }),
+        );
+        const ignored = [
+          ...DEFAULT_IGNORE.map((g) => reference(g, true)),
+          ...ignore.map((g) => reference(g, false)),
+        ];
+        const included = include.map((g) => reference(g, false));
+        const expected = paths.map((p) =>
+          last(ignored, p)
+            ? "ignored"
+            : included.length && !last(included, p)
+            ? "not_included"
+            : "kept"
+        );
+        const why = new Map(result.leftOut.map((o) => [o.path, o.why]));
+        assert.deepEqual(paths.map((p) => why.get(p) ?? "kept"), expected);
+      },
+    ),
     { numRuns: 300 },
   );
 });

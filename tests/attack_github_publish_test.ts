@@ -267,7 +267,7 @@ Deno.test("attack publish (withstood): check runs answering 500 every time never
 Deno.test("attack publish (fixed): check-run creates that hang hold the installation's Octokit request slots, so every review of the installation stalls until they time out", async () => {
   // Ten reviews of one installation running at once (MAX_CONCURRENT_PER_OWNER 10); GitHub hangs
   // on `POST /check-runs` only. Each review's check run waits in Octokit's per-installation
-  // "global" Bottleneck group (10 at a time), so the reviews' own reads and the summary
+  // request slots (then 10 at a time), so the reviews' own reads and the summary
   // comments queue behind the hung check runs for GitHub's full request timeout (30 s).
   await withApp({ env: { MAX_CONCURRENT_PER_OWNER: "10" } }, async (h) => {
     const holds = Array.from({ length: 10 }, () => h.github.holdNext("checks.create"));

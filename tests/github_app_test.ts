@@ -142,6 +142,29 @@ Deno.test("never twice: a create answered 502 after it happened is found by its 
   }
 });
 
+Deno.test("never twice: a retried review's second session adopts the check run its first session made without looking", async () => {
+  const script = reviewScript({ findings: [ON_DIFF] });
+  const h: Harness = await appHarness({
+    // The first session fails (retryable) once its check run exists; the retry completes.
+    script: async (s, ctl) => {
+      if (s.index > 0) return script(s, ctl);
+      await waitFor("the check run", () => h.github.checkRuns.length > 0 || undefined, 5_000);
+      return new Response("busy", { status: 503 });
+    },
+  });
+  try {
+    const id = await openPull(h, 5);
+    const review = await settled(h, id);
+    assert.equal(review.attempts, 2);
+    assert.equal(h.github.checkRuns.length, 1);
+    assert.equal(h.github.checkRuns[0].status, "completed");
+    const looks = h.github.requests.filter((r) => r.method === "GET" && /check-runs/.test(r.path));
+    assert.equal(looks.length, 1, "only the second session looks for the run");
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("never twice: a review published again (a retried publishing step) adopts what is on the PR", async () => {
   const h = await appHarness();
   try {
