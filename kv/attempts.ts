@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { type ChangeCause, type Changes, emptyChanges, labelRequeue } from "./changes.ts";
+import {
+  type ChangeCause,
+  type Changes,
+  emptyChanges,
+  labelRequeue,
+  type MessageRef,
+} from "./changes.ts";
 import { retryTransaction } from "./commit.ts";
 import { keys } from "./keys.ts";
 import type { OwnerTxn, TxnContext } from "./owner_txn.ts";
@@ -55,14 +61,20 @@ export interface StartedAttempt extends Transition {
  * a cancelled review) returns `null`, and the message is acknowledged as a no-op. A record that
  * cannot be written as running fails the review and frees its slot.
  *
+ * With `ref` (a same-process start of a dispatch whose transport can remove its message), the
+ * message is removed in the start commit: from then on the lease, not the message, is what
+ * brings the review back if this process dies. A listener that took the message already holds
+ * a copy the transport moved; handling it is the usual no-op.
+ *
  * @example
  * ```ts
  * const started = await startAttempt(ctx, msg, { instance: "i1", leaseMs: 30_000 });
+ * await startAttempt(ctx, { ...dispatch }, { instance: "i1", leaseMs: 30_000 }); // drops ref
  * ```
  */
 export async function startAttempt(
   ctx: TxnContext,
-  message: { reviewId: string; token: string },
+  message: { reviewId: string; token: string; ref?: MessageRef },
   options: { instance: string; leaseMs: number },
 ): Promise<StartedAttempt | null> {
   const { kv, now } = ctx;
@@ -83,7 +95,9 @@ export async function startAttempt(
       tooLarge = true;
       return null;
     }
-    const result = await kv.atomic().check(entry).set(entry.key, running).commit();
+    const op = kv.atomic().check(entry).set(entry.key, running);
+    if (message.ref) ctx.drop(op, message.ref);
+    const result = await op.commit();
     if (!result.ok) return undefined;
     const changes: Changes = emptyChanges();
     changes.reviews.push({ review: running, from: "queued" });

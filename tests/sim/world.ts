@@ -107,6 +107,8 @@ export interface SimReport {
   lostInjected: number;
   interposed: number;
   messagesSent: number;
+  /** Messages removed by the start commit of a same-process start. */
+  messagesDropped: number;
   deliveries: number;
   staleDeliveries: number;
   attemptsStarted: number;
@@ -261,6 +263,7 @@ export class Sim {
     lost: 0,
     interposed: 0,
     sent: 0,
+    dropped: 0,
     delivered: 0,
     stale: 0,
     started: 0,
@@ -303,6 +306,15 @@ export class Sim {
         this.stats.sent++;
         this.#sent.add(`${d.reviewId}:${d.token}`);
         this.queue.push({ ...d, dueAt: this.T + d.delayMs });
+      },
+      dropped: (ref) => {
+        // A same-process start removed the message in its own commit (`kv-table`); a copy a
+        // listener already took (here: delivered and not left for redelivery) is not affected.
+        const index = this.queue.findIndex((m) => m.ref && m.ref[1] === ref[1]);
+        if (index >= 0) {
+          this.queue.splice(index, 1);
+          this.stats.dropped++;
+        }
       },
       statusChanged: (review, from) => {
         // A lease whose holder never learned it took it (its start's answer was lost).
@@ -424,6 +436,7 @@ export class Sim {
     return {
       kv: kv.kv,
       enqueue: (op, dispatch) => (op as unknown as SimOp).enqueueDispatch(dispatch),
+      drop: (op, ref) => (op as unknown as SimOp).dropMessage(ref),
       now: this.#local(instance),
       limit: owner.limit,
     };
@@ -480,7 +493,8 @@ export class Sim {
             "commit sent",
         );
       }
-      // Same-process fast path (`queue/worker.ts` kick): the message stays as the fallback.
+      // Same-process fast path (`queue/worker.ts` kick): the message stays as the fallback until
+      // the start commit, which removes it.
       if (
         dispatch.delayMs === 0 && instance.alive && !instance.stopping && this.rng.chance(0.4)
       ) {
@@ -713,7 +727,9 @@ export class Sim {
     // At-least-once: some messages are delivered again later.
     if (index >= 0 && !this.rng.chance(0.08)) this.queue.splice(index, 1);
     this.stats.delivered++;
-    await this.#handle(instance, message, "queue");
+    // A listener's handler knows no ref: only a same-process start removes a message.
+    const { reviewId, token, delayMs } = message;
+    await this.#handle(instance, { reviewId, token, delayMs }, "queue");
   }
 
   /** `queue/worker.ts` handle: start the attempt a message names, if it is still due. */
@@ -1564,6 +1580,7 @@ export class Sim {
       lostInjected: this.stats.lost,
       interposed: this.stats.interposed,
       messagesSent: this.stats.sent,
+      messagesDropped: this.stats.dropped,
       deliveries: this.stats.delivered,
       staleDeliveries: this.stats.stale,
       attemptsStarted: this.stats.started,
