@@ -18,7 +18,7 @@ import {
 import { supersedeOthers } from "../kv/cancel.ts";
 import { newReview, type ReviewRecord } from "../kv/records.ts";
 import { RecordTooLargeError, truncateForKv } from "../kv/size.ts";
-import { attemptLimit, type Outcome, stopOutcome } from "../kv/transitions.ts";
+import { attemptLimit, holdsLease, type Outcome, stopOutcome } from "../kv/transitions.ts";
 import { type AgentSessionResult, runAgent } from "./agent_session.ts";
 import { CALLBACK_TOKEN_HEADER, callbackSecret, callbackToken } from "./callback_token.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
@@ -114,15 +114,45 @@ function followUpReview(
     owner: review.owner,
     repo: review.repo,
     pullNumber: review.pullNumber,
-    headSha: pr.headSha,
-    baseSha: pr.baseSha,
-    title: truncateForKv(pr.title, MAX_TITLE_BYTES),
+    ...prFields(pr),
     createdAt: deps.clock(),
   });
 }
 
 function lost(): never {
   throw new AttemptAborted("lease_lost");
+}
+
+/** The pull request's fields a review keeps: head, base and title as GitHub reports them. */
+function prFields(pr: PullRequestInfo): Pick<ReviewRecord, "headSha" | "baseSha" | "title"> {
+  return {
+    headSha: pr.headSha,
+    baseSha: pr.baseSha,
+    title: truncateForKv(pr.title, MAX_TITLE_BYTES),
+  };
+}
+
+/**
+ * The running review with the head GitHub has just confirmed, checked to be still this attempt's
+ * and not asked to stop. A review that did not know its head (an API or `/review` review) stores
+ * it now, before its agent session opens: from this commit on, a review of a newer push
+ * supersedes this one while it runs (`supersedeOthers` and `createReview` read the stored
+ * head), so a stale review never posts over a newer one. A review created with its head (a
+ * webhook) has it stored already and others read nothing else here: a read suffices, and base
+ * and title are written with the result (one commit fewer per review).
+ */
+async function confirmHead(
+  deps: ReviewDeps,
+  review: ReviewRecord,
+  leaseToken: string,
+  pr: PullRequestInfo,
+): Promise<ReviewRecord> {
+  const current = review.headSha === pr.headSha
+    ? await getReview(deps.kv, review.id).then((r) => holdsLease(r, leaseToken) ? r : null)
+    : await updateRunning(deps.kv, review.id, leaseToken, (r) => ({ ...r, ...prFields(pr) }));
+  if (!current) lost();
+  if (current.cancelRequested) throw new AttemptAborted("stop_requested");
+  return { ...current, ...prFields(pr) };
 }
 
 async function produceResult(
@@ -178,13 +208,7 @@ async function produceResult(
     });
     return null;
   }
-  const withHead = await updateRunning(kv, review.id, leaseToken, (r) => ({
-    ...r,
-    headSha: pr.headSha,
-    baseSha: pr.baseSha,
-    title: truncateForKv(pr.title, MAX_TITLE_BYTES),
-  })) ?? lost();
-  if (withHead.cancelRequested) throw new AttemptAborted("stop_requested");
+  const withHead = await confirmHead(deps, review, leaseToken, pr);
   // GitHub has confirmed this head: older reviews of any other head of the pull request are stale.
   deps.apply(await supersedeOthers(txnContext(deps), withHead, leaseToken, startVersionstamp));
   const repoConfig = await loadRepoConfig(kv, github, review.repo, pr.baseSha);
@@ -281,6 +305,7 @@ async function produceResult(
   if (!(await storeFindings(kv, review.id, leaseToken, findings))) lost();
   return await updateRunning(kv, review.id, leaseToken, (r) => ({
     ...r,
+    ...prFields(pr),
     sessionId: result.sessionId ? truncateForKv(result.sessionId, 200) : r.sessionId,
     summary: result.summary === undefined
       ? undefined

@@ -8,66 +8,7 @@
 import assert from "node:assert/strict";
 import { sseResponse } from "./fakes/agent.ts";
 import { type Harness, sha, startHarness, waitFor } from "./harness.ts";
-
-const DELETED = Symbol("deleted");
-type Mutation = [Deno.KvKey, unknown];
-
-/** What a KV handle committed, one list of mutations per applied commit (or plain set/delete). */
-interface Recorder {
-  commits: Mutation[][];
-  /** Called with each commit's mutations before it is sent: may throw (the process died). */
-  before?: (mutations: Mutation[]) => void;
-  /** Called after a commit applied: may throw (the answer is lost: the process died). */
-  after?: (mutations: Mutation[]) => void;
-}
-
-/** A view of `kv` that records every applied commit; once `dead`, every call throws. */
-function recordingKv(kv: Deno.Kv, rec: Recorder, life: { dead: boolean }): Deno.Kv {
-  const died = () => new Error("this process died");
-  return new Proxy(kv, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target);
-      if (typeof value !== "function") return value;
-      if (prop === "close") return value.bind(target);
-      if (prop === "atomic") {
-        return () => {
-          if (life.dead) throw died();
-          const op = target.atomic();
-          const mutations: Mutation[] = [];
-          const proxy: Deno.AtomicOperation = new Proxy(op, {
-            get(t, p) {
-              const v = Reflect.get(t, p, t);
-              if (typeof v !== "function") return v;
-              if (p === "commit") {
-                return async () => {
-                  if (life.dead) throw died();
-                  rec.before?.(mutations);
-                  const result = await t.commit();
-                  if (result.ok) rec.commits.push(mutations);
-                  if (result.ok) rec.after?.(mutations);
-                  return result;
-                };
-              }
-              return (...args: unknown[]) => {
-                if (p === "set") mutations.push([args[0] as Deno.KvKey, args[1]]);
-                if (p === "delete") mutations.push([args[0] as Deno.KvKey, DELETED]);
-                const r = v.apply(t, args);
-                return r === t ? proxy : r;
-              };
-            },
-          });
-          return proxy;
-        };
-      }
-      return (...args: unknown[]) => {
-        if (life.dead) throw died();
-        if (prop === "set") rec.commits.push([[args[0] as Deno.KvKey, args[1]]]);
-        if (prop === "delete") rec.commits.push([[args[0] as Deno.KvKey, DELETED]]);
-        return value.apply(target, args);
-      };
-    },
-  });
-}
+import { DELETED, type Mutation, type Recorder, recordingKv } from "./kv_recorder.ts";
 
 const isMessage = ([key]: Mutation) => key[0] === "queue_due";
 /** A write of a running record (the first one of an attempt is its start commit). */

@@ -1,0 +1,110 @@
+/**
+ * What a review costs KV, commit by commit: the writes of its record from creation to the end,
+ * so a write folded away (the head before the agent session, the fast path's queue message) that
+ * comes back fails here. And the one case where the head is still written before the session: a
+ * review that did not know its head, which a newer push must be able to supersede while it runs.
+ */
+import assert from "node:assert/strict";
+import { holdFirstSession, sseResponse } from "./fakes/agent.ts";
+import { sha, transportSuite, waitFor, withHarness } from "./harness.ts";
+import { DELETED, type Mutation, type Recorder, recordingKv } from "./kv_recorder.ts";
+import type { ReviewRecord } from "../kv/records.ts";
+
+/** How a commit wrote review `id`: its status, and what else the commit tells about it. */
+function recordWrites(rec: Recorder, id: string): string[] {
+  const out: string[] = [];
+  const leases = new Set<string>();
+  for (const commit of rec.commits) {
+    const write = commit.find(([k, v]) => k[0] === "reviews" && k[1] === id && v !== DELETED);
+    if (!write) continue;
+    const review = write[1] as ReviewRecord;
+    if (commit.some(([k]) => k[0] === "review_events" && k[1] === id)) {
+      out.push("progress");
+    } else if (review.status === "running" && !leases.has(review.lease!.token)) {
+      leases.add(review.lease!.token);
+      out.push("start");
+    } else if (review.status === "running") {
+      out.push(review.resultStored ? "result" : "running");
+    } else {
+      out.push(review.status);
+    }
+  }
+  return out;
+}
+
+const isQueueMessage = ([k]: Mutation) => k[0] === "queue_due";
+
+transportSuite(
+  "a webhook review's record is written at create, start, result and finish only (and progress)",
+  (transport) => {
+    const rec: Recorder = { commits: [] };
+    return withHarness(transport, {
+      wrapKv: (kv) => recordingKv(kv, rec, { dead: false }),
+      script: () =>
+        sseResponse([{ event: "status", data: { message: "reading" } }, {
+          event: "done",
+          data: {},
+        }]),
+      env: { FAST_PATH: "true", LEASE_MS: "30000" },
+    }, async (h) => {
+      h.github.setPull({
+        owner: "owner7",
+        repo: "service",
+        number: 3,
+        headSha: sha(3),
+        title: "Title on GitHub",
+        baseSha: "c".repeat(40),
+      });
+      const id = (await h.openPull(7, 3, sha(3))).body.reviewId as string;
+      const done = await h.waitForStatus(id, ["completed"]);
+      const writes = recordWrites(rec, id).filter((w) => w !== "progress");
+      // No write between the start and the result: the head GitHub confirmed was stored already.
+      assert.deepEqual(writes, ["queued", "start", "result", "completed"]);
+      // Base and title as GitHub reports them reach the record with the result.
+      assert.deepEqual([done.title, done.baseSha], ["Title on GitHub", "c".repeat(40)]);
+      // The fast path's start took the message with it: no claim moved it, nothing deleted it
+      // later (kv-table); kv-queue writes no table message at all.
+      const messageCommits = rec.commits.filter((c) => c.some(isQueueMessage));
+      assert.equal(messageCommits.length, transport === "kv-table" ? 2 : 0);
+    });
+  },
+);
+
+transportSuite(
+  "an API review stores its head before its agent session, so a newer push supersedes it while it runs",
+  (transport) => {
+    const { script, release } = holdFirstSession();
+    const rec: Recorder = { commits: [] };
+    return withHarness(transport, {
+      wrapKv: (kv) => recordingKv(kv, rec, { dead: false }),
+      script,
+      env: { FAST_PATH: "true", LEASE_MS: "30000" },
+    }, async (h) => {
+      h.github.setPull({ owner: "owner8", repo: "service", number: 4, headSha: sha(40) });
+      const api = await h.api("POST", "/review", {
+        reviewId: "api-head",
+        authToken: "bearer",
+        owner: { type: "org", id: "8", login: "owner8" },
+        sessionInput: { githubRepo: "owner8/service", pullNumber: 4 },
+      });
+      assert.equal(api.status, 202);
+      await waitFor("the API review's session", () => h.agent.open === 1 ? true : undefined);
+      const running = await h.review("api-head");
+      assert.equal(running.headSha, sha(40), "stored before the session opened");
+      assert.deepEqual(recordWrites(rec, "api-head").filter((w) => w !== "progress"), [
+        "queued",
+        "start",
+        "running",
+      ]);
+      // A push: the new head's review confirms it on GitHub and supersedes the stale one.
+      const pushed = await h.openPull(8, 4, sha(41));
+      const stale = await h.waitForStatus("api-head", ["cancelled", "completed"]);
+      assert.deepEqual([stale.status, stale.terminalReason], ["cancelled", "superseded"]);
+      const fresh = await h.waitForStatus(pushed.body.reviewId as string, ["completed"]);
+      assert.equal(fresh.headSha, sha(41));
+      assert.equal(h.github.comments.length, 1);
+      assert.match(h.github.comments[0].body, new RegExp(sha(41).slice(0, 7)));
+      release();
+    }).finally(release);
+  },
+);
