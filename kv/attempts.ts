@@ -15,7 +15,14 @@ import {
 import { retryTransaction } from "./commit.ts";
 import { keys } from "./keys.ts";
 import type { OwnerTxn, TxnContext } from "./owner_txn.ts";
-import type { Finding, PullComment, ReviewRecord, TerminalReason } from "./records.ts";
+import { appendEvents, type PendingProgress, withProgress } from "./progress.ts";
+import type {
+  Finding,
+  PullComment,
+  ReviewEventLog,
+  ReviewRecord,
+  TerminalReason,
+} from "./records.ts";
 import { kvValueBytes, MAX_RECORD_BYTES, RecordTooLargeError } from "./size.ts";
 import {
   endIn,
@@ -134,11 +141,14 @@ export function watchReview(kv: Deno.Kv, reviewId: string): ReadableStream<Revie
 
 /**
  * Changes a running review if this attempt still holds its lease; `null` means the lease is lost
- * (taken over after expiry, or the review ended) and the attempt must stop.
+ * (taken over after expiry, or the review ended) and the attempt must stop. With `progress`, the
+ * progress not written yet goes in the same commit (the record's progress fields under `change`,
+ * when they fit; the events appended to the event log), instead of a progress write of its own.
  *
  * @example
  * ```ts
  * await updateRunning(kv, id, leaseToken, (r) => ({ ...r, sessionId: "s1" }));
+ * await updateRunning(kv, id, leaseToken, (r) => ({ ...r, resultStored: true }), pending);
  * ```
  */
 export function updateRunning(
@@ -146,14 +156,40 @@ export function updateRunning(
   reviewId: string,
   leaseToken: string,
   change: (review: ReviewRecord) => ReviewRecord,
+  progress?: PendingProgress,
 ): Promise<ReviewRecord | null> {
+  const events = progress?.events ?? [];
   return retryTransaction(`updateRunning ${reviewId}`, async () => {
-    const entry = await kv.get<ReviewRecord>(keys.review(reviewId));
+    const [entry, log] = events.length
+      ? await kv.getMany<[ReviewRecord, ReviewEventLog]>([
+        keys.review(reviewId),
+        keys.reviewEvents(reviewId),
+      ])
+      : [await kv.get<ReviewRecord>(keys.review(reviewId)), undefined];
     if (!holdsLease(entry.value, leaseToken)) return null;
-    const next = successor(change(entry.value!), entry.value!);
-    const result = await kv.atomic().check(entry).set(entry.key, next).commit();
-    return result.ok ? next : undefined;
+    const before = entry.value!;
+    const next = changedWithProgress(before, change, progress);
+    const op = kv.atomic().check(entry).set(entry.key, next);
+    if (log) {
+      op.check(log).set(log.key, { events: appendEvents(log.value?.events ?? [], events) });
+    }
+    return (await op.commit()).ok ? next : undefined;
   });
+}
+
+/** `change` over the record with its pending progress; without it when that would not fit. */
+function changedWithProgress(
+  before: ReviewRecord,
+  change: (review: ReviewRecord) => ReviewRecord,
+  progress: PendingProgress | undefined,
+): ReviewRecord {
+  const patched = withProgress(before, progress?.patch);
+  try {
+    return successor(change(patched), before);
+  } catch (error) {
+    if (!(error instanceof RecordTooLargeError) || patched === before) throw error;
+    return successor(change(before), before);
+  }
 }
 
 /**

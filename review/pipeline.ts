@@ -16,7 +16,9 @@ import {
   updateRunning,
 } from "../kv/attempts.ts";
 import { supersedeOthers } from "../kv/cancel.ts";
+import { type PendingProgress, recordProgress } from "../kv/progress.ts";
 import { newReview, type ReviewRecord } from "../kv/records.ts";
+import type { CachedRepoConfig } from "../kv/repo_configs.ts";
 import { RecordTooLargeError, truncateForKv } from "../kv/size.ts";
 import { attemptLimit, holdsLease, type Outcome, stopOutcome } from "../kv/transitions.ts";
 import { type AgentSessionResult, runAgent } from "./agent_session.ts";
@@ -31,7 +33,7 @@ import { publishAndComplete, publishFailure } from "./publish.ts";
 import { checkReporter } from "./check_publish.ts";
 import { type AttemptState, completeCheck, detailsUrl } from "./attempt_check.ts";
 import { findingAnchors } from "./inline_publish.ts";
-import { REPO_CONFIG_PATH } from "./repo_config.ts";
+import { REPO_CONFIG_PATH, type RepoConfig } from "./repo_config.ts";
 import { diffForAgent, loadRepoConfig } from "./repo_settings.ts";
 import { getReview } from "../kv/queries.ts";
 import { submitReview } from "./service.ts";
@@ -282,18 +284,68 @@ async function produceResult(
       checkpoint: progress.checkpoint,
       log: (message, context) => deps.log("warn", message, { reviewId: review.id, ...context }),
     });
-  } finally {
+  } catch (error) {
     await progress.flush();
+    throw error;
+  } finally {
     const usage = progress.usage();
     if (usage && usage !== review.usage) deps.reportUsage(review.id, usage);
   }
   if (agent.decidesOutcome) {
+    await progress.flush();
     // Its callback ends the review; an agent that says it is done without one failed to report.
     throw new ReviewError(`${agent.kind} agent finished without reporting an outcome`, {
       retryable: true,
       reason: "agent_error",
     });
   }
+  // What the session left unwritten goes with the result, one commit instead of two.
+  const pending = await progress.handOver();
+  try {
+    const stored = await storeResult(
+      deps,
+      review,
+      leaseToken,
+      result,
+      { pr, diff, leftOut, repoConfig },
+      pending,
+    );
+    // The live feed hears of the session's last progress as it did from a progress write.
+    deps.apply({
+      reviews: [{ review: stored, from: stored.status, cause: "progress" }],
+      dispatched: [],
+      aborts: [],
+    });
+    return stored;
+  } catch (error) {
+    // No result stored: the session's progress (its usage above all) is written on its own.
+    await recordProgress(kv, review.id, leaseToken, pending.patch, pending.events).catch(() => {});
+    throw error;
+  }
+}
+
+/** What the result write needs from the attempt besides the agent's result. */
+interface ResultContext {
+  pr: PullRequestInfo;
+  diff: string;
+  leftOut: string[];
+  repoConfig: CachedRepoConfig<RepoConfig>;
+}
+
+/**
+ * Stores the findings and then the result on the record (with the session's unwritten progress),
+ * each commit fenced by the lease; throws {@link AttemptAborted} when the lease is gone.
+ */
+async function storeResult(
+  deps: ReviewDeps,
+  review: ReviewRecord,
+  leaseToken: string,
+  result: AgentSessionResult,
+  { pr, diff, leftOut, repoConfig }: ResultContext,
+  pending: PendingProgress,
+): Promise<ReviewRecord> {
+  const { kv } = deps;
+  const settings = repoConfig.config;
   if (result.droppedFindings > 0) {
     deps.log("warn", "agent sent more findings than are kept", {
       reviewId: review.id,
@@ -320,7 +372,7 @@ async function produceResult(
       failOn: settings.fail_on,
       anchors: findingAnchors(diff, findings),
     },
-  })) ?? lost();
+  }), pending) ?? lost();
 }
 
 /** Where and how the agent reports the outcome of this attempt. */

@@ -9,6 +9,7 @@ import { holdFirstSession, sseResponse } from "./fakes/agent.ts";
 import { sha, transportSuite, waitFor, withHarness } from "./harness.ts";
 import { DELETED, type Mutation, type Recorder, recordingKv } from "./kv_recorder.ts";
 import type { ReviewRecord } from "../kv/records.ts";
+import type { ReviewAgent } from "../review/agents/agent.ts";
 
 /** How a commit wrote review `id`: its status, and what else the commit tells about it. */
 function recordWrites(rec: Recorder, id: string): string[] {
@@ -18,15 +19,16 @@ function recordWrites(rec: Recorder, id: string): string[] {
     const write = commit.find(([k, v]) => k[0] === "reviews" && k[1] === id && v !== DELETED);
     if (!write) continue;
     const review = write[1] as ReviewRecord;
-    if (commit.some(([k]) => k[0] === "review_events" && k[1] === id)) {
-      out.push("progress");
-    } else if (review.status === "running" && !leases.has(review.lease!.token)) {
+    const events = commit.some(([k]) => k[0] === "review_events" && k[1] === id);
+    if (review.status === "running" && !leases.has(review.lease!.token)) {
       leases.add(review.lease!.token);
       out.push("start");
-    } else if (review.status === "running") {
-      out.push(review.resultStored ? "result" : "running");
+    } else if (review.status === "running" && review.resultStored && !out.includes("result")) {
+      out.push(events ? "result+progress" : "result");
+    } else if (events) {
+      out.push("progress");
     } else {
-      out.push(review.status);
+      out.push(review.status === "running" ? "running" : review.status);
     }
   }
   return out;
@@ -35,7 +37,7 @@ function recordWrites(rec: Recorder, id: string): string[] {
 const isQueueMessage = ([k]: Mutation) => k[0] === "queue_due";
 
 transportSuite(
-  "a webhook review's record is written at create, start, result and finish only (and progress)",
+  "a short webhook review's record is written at create, start, result and finish only",
   (transport) => {
     const rec: Recorder = { commits: [] };
     return withHarness(transport, {
@@ -57,9 +59,14 @@ transportSuite(
       });
       const id = (await h.openPull(7, 3, sha(3))).body.reviewId as string;
       const done = await h.waitForStatus(id, ["completed"]);
-      const writes = recordWrites(rec, id).filter((w) => w !== "progress");
-      // No write between the start and the result: the head GitHub confirmed was stored already.
-      assert.deepEqual(writes, ["queued", "start", "result", "completed"]);
+      // No write between the start and the result: the head GitHub confirmed was stored already,
+      // and a session shorter than PROGRESS_WRITE_MS leaves its progress to the result's commit.
+      assert.deepEqual(recordWrites(rec, id), ["queued", "start", "result+progress", "completed"]);
+      const log = (await h.api("GET", `/reviews/${id}/events`)).body.events as Array<
+        { type: string }
+      >;
+      assert.deepEqual(log.map((e) => e.type), ["attempt", "status", "done"]);
+      assert.equal(done.progress?.message, "reading");
       // Base and title as GitHub reports them reach the record with the result.
       assert.deepEqual([done.title, done.baseSha], ["Title on GitHub", "c".repeat(40)]);
       // The fast path's start took the message with it: no claim moved it, nothing deleted it
@@ -108,3 +115,41 @@ transportSuite(
     }).finally(release);
   },
 );
+
+Deno.test("a session whose result cannot be stored still leaves its usage on the record", async () => {
+  // Each session reports its usage at its end, as OpenAI-compatible servers do.
+  const agent: ReviewAgent = {
+    kind: "openai",
+    review(_request, { emit }) {
+      emit({ type: "usage", model: "gpt-test", tokensIn: 100, tokensOut: 10, cost: 0.5 });
+      emit({ type: "done" });
+      return Promise.resolve();
+    },
+  };
+  let failed = false;
+  const rec: Recorder = {
+    commits: [],
+    // The first result commit fails (a KV error): the attempt is retried.
+    before(mutations) {
+      const result = mutations.some(([k, v]) =>
+        k[0] === "reviews" && (v as ReviewRecord).resultStored === true
+      );
+      if (result && !failed) {
+        failed = true;
+        throw new Error("KV unavailable");
+      }
+    },
+  };
+  await withHarness("kv-queue", {
+    agent,
+    wrapKv: (kv) => recordingKv(kv, rec, { dead: false }),
+    env: { FAST_PATH: "true" },
+  }, async (h) => {
+    const id = (await h.openPull(9, 1)).body.reviewId as string;
+    const done = await h.waitForStatus(id, ["completed"], 10_000);
+    assert.ok(failed);
+    assert.equal(done.attempts, 2);
+    // Both sessions' usage: the first one's was written on its own when its result was not.
+    assert.deepEqual(done.usage, { model: "gpt-test", tokensIn: 200, tokensOut: 20, cost: 1 });
+  });
+});
