@@ -932,13 +932,18 @@ export class Sim {
             });
             return;
           }
-          const withHead = await updateRunning(this.kv.kv, a.reviewId, a.token, (r) => ({
-            ...r,
+          // `confirmHead`: only a review that did not know its head stores it before its session;
+          // one created with it reads its record (lease and stop) and writes it with the result.
+          const fields = {
             headSha: snap.head,
             baseSha: BASE_SHA,
-            title: `Pull ${r.pullNumber}`,
-          }));
-          if (!withHead) return this.#closeSession(a, "lease lost");
+            title: `Pull ${review.pullNumber}`,
+          };
+          const current = review.headSha === snap.head
+            ? await getReview(this.kv.kv, a.reviewId).then((r) => holdsLease(r, a.token) ? r : null)
+            : await updateRunning(this.kv.kv, a.reviewId, a.token, (r) => ({ ...r, ...fields }));
+          if (!current) return this.#closeSession(a, "lease lost");
+          const withHead = { ...current, ...fields };
           this.#prLog(a.pr, `${a.reviewId} confirmed head ${snap.head.slice(8, 16)}`);
           if (withHead.cancelRequested) {
             this.#closeSession(a, `stop requested (${withHead.cancelRequested.reason})`);
@@ -986,6 +991,9 @@ export class Sim {
           }
           const ready = await updateRunning(this.kv.kv, a.reviewId, a.token, (r) => ({
             ...r,
+            headSha: a.snapshot!.head,
+            baseSha: BASE_SHA,
+            title: `Pull ${r.pullNumber}`,
             summary: `summary of ${r.id}`,
             findingCount: a.findings.length,
             skippedEvents: 0,
