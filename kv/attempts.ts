@@ -139,16 +139,25 @@ export function watchReview(kv: Deno.Kv, reviewId: string): ReadableStream<Revie
   );
 }
 
+/** What else a running review's update carries in its commit. */
+export interface UpdateExtras {
+  /** Progress not written yet: the record's fields under the change, the events to the log. */
+  progress?: PendingProgress;
+  /** Adds more to the commit, given the record it writes (run again on every retry). */
+  also?: (op: Deno.AtomicOperation, next: ReviewRecord) => Promise<void>;
+}
+
 /**
  * Changes a running review if this attempt still holds its lease; `null` means the lease is lost
  * (taken over after expiry, or the review ended) and the attempt must stop. With `progress`, the
  * progress not written yet goes in the same commit (the record's progress fields under `change`,
- * when they fit; the events appended to the event log), instead of a progress write of its own.
+ * when they fit; the events appended to the event log), instead of a progress write of its own;
+ * `also` adds what else belongs in the commit (the publish claim, with the result).
  *
  * @example
  * ```ts
  * await updateRunning(kv, id, leaseToken, (r) => ({ ...r, sessionId: "s1" }));
- * await updateRunning(kv, id, leaseToken, (r) => ({ ...r, resultStored: true }), pending);
+ * await updateRunning(kv, id, leaseToken, (r) => ({ ...r, resultStored: true }), { progress });
  * ```
  */
 export function updateRunning(
@@ -156,7 +165,7 @@ export function updateRunning(
   reviewId: string,
   leaseToken: string,
   change: (review: ReviewRecord) => ReviewRecord,
-  progress?: PendingProgress,
+  { progress, also }: UpdateExtras = {},
 ): Promise<ReviewRecord | null> {
   const events = progress?.events ?? [];
   return retryTransaction(`updateRunning ${reviewId}`, async () => {
@@ -173,6 +182,7 @@ export function updateRunning(
     if (log) {
       op.check(log).set(log.key, { events: appendEvents(log.value?.events ?? [], events) });
     }
+    await also?.(op, next);
     return (await op.commit()).ok ? next : undefined;
   });
 }

@@ -17,7 +17,8 @@ import {
 } from "../kv/attempts.ts";
 import { supersedeOthers } from "../kv/cancel.ts";
 import { type PendingProgress, recordProgress } from "../kv/progress.ts";
-import { newReview, type ReviewRecord } from "../kv/records.ts";
+import { claimIn } from "../kv/publish.ts";
+import { newReview, type PullComment, type ReviewRecord } from "../kv/records.ts";
 import type { CachedRepoConfig } from "../kv/repo_configs.ts";
 import { RecordTooLargeError, truncateForKv } from "../kv/size.ts";
 import { attemptLimit, holdsLease, type Outcome, stopOutcome } from "../kv/transitions.ts";
@@ -29,7 +30,7 @@ import { mapAgentFinding } from "./findings.ts";
 import type { PullRequestInfo } from "./github.ts";
 import { guardLease } from "./lease_guard.ts";
 import { trackProgress } from "./progress.ts";
-import { publishAndComplete, publishFailure } from "./publish.ts";
+import { claimOptions, publishAndComplete, publishFailure } from "./publish.ts";
 import { checkReporter } from "./check_publish.ts";
 import { type AttemptState, completeCheck, detailsUrl } from "./attempt_check.ts";
 import { findingAnchors } from "./inline_publish.ts";
@@ -66,7 +67,7 @@ export async function runAttempt(
   const guard = guardLease(deps, started, controller);
   const attempt: AttemptState = {};
   try {
-    const ready = started.resultStored ? started : await produceResult(
+    const ready: Produced | null = started.resultStored ? { review: started } : await produceResult(
       deps,
       started,
       leaseToken,
@@ -74,7 +75,9 @@ export async function runAttempt(
       controller.signal,
       attempt,
     );
-    if (ready) await publishAndComplete(deps, ready, leaseToken, controller.signal);
+    if (ready) {
+      await publishAndComplete(deps, ready.review, leaseToken, controller.signal, ready.claimed);
+    }
   } catch (error) {
     await handleFailure(deps, started, leaseToken, error, controller.signal);
   } finally {
@@ -157,6 +160,12 @@ async function confirmHead(
   return { ...current, ...prFields(pr) };
 }
 
+/** A stored result, and the publish claim its commit took when the claim was free. */
+interface Produced {
+  review: ReviewRecord;
+  claimed?: PullComment;
+}
+
 async function produceResult(
   deps: ReviewDeps,
   review: ReviewRecord,
@@ -164,7 +173,7 @@ async function produceResult(
   startVersionstamp: string,
   signal: AbortSignal,
   attempt: AttemptState,
-): Promise<ReviewRecord | null> {
+): Promise<Produced | null> {
   const { config, kv } = deps;
   const github = deps.github.forInstallation(review.installationId);
   // The shared agent limits, before anything else: a review that must wait goes back through the
@@ -312,7 +321,7 @@ async function produceResult(
     );
     // The live feed hears of the session's last progress as it did from a progress write.
     deps.apply({
-      reviews: [{ review: stored, from: stored.status, cause: "progress" }],
+      reviews: [{ review: stored.review, from: stored.review.status, cause: "progress" }],
       dispatched: [],
       aborts: [],
     });
@@ -333,8 +342,10 @@ interface ResultContext {
 }
 
 /**
- * Stores the findings and then the result on the record (with the session's unwritten progress),
- * each commit fenced by the lease; throws {@link AttemptAborted} when the lease is gone.
+ * Stores the findings and then the result on the record, each commit fenced by the lease; throws
+ * {@link AttemptAborted} when the lease is gone. The result's commit also carries the session's
+ * unwritten progress and, when it is free and no stop was requested, the publish claim: posting
+ * follows at once, so it needs no claim commit of its own.
  */
 async function storeResult(
   deps: ReviewDeps,
@@ -343,7 +354,7 @@ async function storeResult(
   result: AgentSessionResult,
   { pr, diff, leftOut, repoConfig }: ResultContext,
   pending: PendingProgress,
-): Promise<ReviewRecord> {
+): Promise<Produced> {
   const { kv } = deps;
   const settings = repoConfig.config;
   if (result.droppedFindings > 0) {
@@ -355,7 +366,14 @@ async function storeResult(
   }
   const findings = result.findings.map(mapAgentFinding);
   if (!(await storeFindings(kv, review.id, leaseToken, findings))) lost();
-  return await updateRunning(kv, review.id, leaseToken, (r) => ({
+  let claimed: PullComment | undefined;
+  const claimWithResult = async (op: Deno.AtomicOperation, next: ReviewRecord) => {
+    claimed = undefined;
+    if (next.cancelRequested) return;
+    const claim = await claimIn(op, kv, next, leaseToken, claimOptions(deps));
+    if (claim.kind === "claimed") claimed = claim.pointer;
+  };
+  const stored = await updateRunning(kv, review.id, leaseToken, (r) => ({
     ...r,
     ...prFields(pr),
     sessionId: result.sessionId ? truncateForKv(result.sessionId, 200) : r.sessionId,
@@ -372,7 +390,8 @@ async function storeResult(
       failOn: settings.fail_on,
       anchors: findingAnchors(diff, findings),
     },
-  }), pending) ?? lost();
+  }), { progress: pending, also: claimWithResult }) ?? lost();
+  return { review: stored, claimed };
 }
 
 /** Where and how the agent reports the outcome of this attempt. */

@@ -8,8 +8,10 @@ import assert from "node:assert/strict";
 import { holdFirstSession, sseResponse } from "./fakes/agent.ts";
 import { sha, transportSuite, waitFor, withHarness } from "./harness.ts";
 import { DELETED, type Mutation, type Recorder, recordingKv } from "./kv_recorder.ts";
-import type { ReviewRecord } from "../kv/records.ts";
+import type { PullComment, ReviewRecord } from "../kv/records.ts";
 import type { ReviewAgent } from "../review/agents/agent.ts";
+import { cancelReview } from "../kv/cancel.ts";
+import { txnContext } from "../review/deps.ts";
 
 /** How a commit wrote review `id`: its status, and what else the commit tells about it. */
 function recordWrites(rec: Recorder, id: string): string[] {
@@ -67,6 +69,13 @@ transportSuite(
       >;
       assert.deepEqual(log.map((e) => e.type), ["attempt", "status", "done"]);
       assert.equal(done.progress?.message, "reading");
+      // The publish claim is taken by the result's commit: the pointer is written there and by
+      // the finish only.
+      const pointer = rec.commits.filter((c) => c.some(([k]) => k[0] === "pr_comments"));
+      assert.equal(pointer.length, 2);
+      const claim = pointer[0].find(([k]) => k[0] === "pr_comments")![1] as PullComment;
+      assert.equal(claim.claim?.reviewId, id);
+      assert.ok(pointer[0].some(([k, v]) => k[1] === id && (v as ReviewRecord).resultStored));
       // Base and title as GitHub reports them reach the record with the result.
       assert.deepEqual([done.title, done.baseSha], ["Title on GitHub", "c".repeat(40)]);
       // The fast path's start took the message with it: no claim moved it, nothing deleted it
@@ -151,5 +160,35 @@ Deno.test("a session whose result cannot be stored still leaves its usage on the
     assert.equal(done.attempts, 2);
     // Both sessions' usage: the first one's was written on its own when its result was not.
     assert.deepEqual(done.usage, { model: "gpt-test", tokensIn: 200, tokensOut: 20, cost: 1 });
+  });
+});
+
+Deno.test("a stop between the result's commit (which took the publish claim) and posting: nothing posted, claim given back", async () => {
+  const rec: Recorder = { commits: [] };
+  let stopped = false;
+  await withHarness("kv-table", {
+    wrapKv: (kv) => recordingKv(kv, rec, { dead: false }),
+    script: () => sseResponse([{ event: "done", data: {} }]),
+    env: { FAST_PATH: "true" },
+  }, async (h) => {
+    // Right after the result's commit, before the attempt goes on to post: a cancel.
+    rec.after = async (mutations) => {
+      const result = mutations.find(([k, v]) =>
+        k[0] === "reviews" && (v as ReviewRecord).resultStored === true
+      );
+      if (!result || stopped) return;
+      stopped = true;
+      const id = String(result[0][1]);
+      const cancelled = await cancelReview(txnContext(h.service.deps), id, "changed my mind");
+      assert.equal(cancelled.kind, "cancelled");
+      if (cancelled.kind === "cancelled") h.service.deps.apply(cancelled.transition.changes);
+    };
+    const id = (await h.openPull(10, 1)).body.reviewId as string;
+    const done = await h.waitForStatus(id, ["cancelled", "completed"]);
+    assert.ok(stopped);
+    assert.deepEqual([done.status, done.terminalReason], ["cancelled", "cancelled"]);
+    assert.equal(h.github.comments.length, 0, "nothing posted");
+    const pointer = await h.kv.get<PullComment>(["pr_comments", "owner10/service", 1]);
+    assert.equal(pointer.value?.claim, undefined, "the claim was given back");
   });
 });

@@ -15,8 +15,11 @@ export interface Recorder {
   commits: Mutation[][];
   /** Called with each commit's mutations before it is sent: may throw (the process died). */
   before?: (mutations: Mutation[]) => void;
-  /** Called after a commit applied: may throw (the answer is lost: the process died). */
-  after?: (mutations: Mutation[]) => void;
+  /**
+   * Called after a commit applied, before its caller hears of it (awaited): may throw (the answer
+   * is lost: the process died), or act in between.
+   */
+  after?: (mutations: Mutation[]) => void | Promise<void>;
 }
 
 /**
@@ -51,7 +54,7 @@ export function recordingKv(kv: Deno.Kv, rec: Recorder, life: { dead: boolean })
                   rec.before?.(mutations);
                   const result = await t.commit();
                   if (result.ok) rec.commits.push(mutations);
-                  if (result.ok) rec.after?.(mutations);
+                  if (result.ok) await rec.after?.(mutations);
                   return result;
                 };
               }

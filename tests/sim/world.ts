@@ -20,7 +20,7 @@ import { cancelReview, supersedeOthers } from "../../kv/cancel.ts";
 import { type Changes, type Dispatch, mergeChanges } from "../../kv/changes.ts";
 import { createReview, type SupersedeMode } from "../../kv/ingest.ts";
 import type { TxnContext } from "../../kv/owner_txn.ts";
-import { claimPublish, releasePublishClaim } from "../../kv/publish.ts";
+import { claimIn, claimPublish, releasePublishClaim } from "../../kv/publish.ts";
 import { getFindings, getReview } from "../../kv/queries.ts";
 import type { Finding, Owner, PullComment, ReviewRecord } from "../../kv/records.ts";
 import { fillActiveOwners, purgeFinished, recoverStalled } from "../../kv/sweeps.ts";
@@ -144,7 +144,8 @@ interface Instance {
   renewFailUntil: number;
 }
 
-type Phase = "fetch" | "act" | "agent" | "store" | "claim" | "post" | "finish";
+/** `claimed`: the result's commit took the publish claim; posting checks the signal once first. */
+type Phase = "fetch" | "act" | "agent" | "store" | "claim" | "claimed" | "post" | "finish";
 
 interface Attempt {
   /** The start commit's versionstamp: what `supersedeOthers` orders by (`review/pipeline.ts`). */
@@ -809,6 +810,12 @@ export class Sim {
     );
   }
 
+  /** A claim taken with the result, given back by `publishAndComplete` on an aborted signal. */
+  async #giveBackClaim(a: Attempt) {
+    if (a.phase !== "claimed") return;
+    await releasePublishClaim(this.kv.kv, a.pr.repo, a.pr.number, a.token);
+  }
+
   /**
    * What the lease guard sees on a re-read: a lost lease ends the attempt without a write; a stop
    * request closes the session and ends the review as asked (not once posting has begun:
@@ -819,14 +826,16 @@ export class Sim {
     if (!a.live) return false;
     if (!holdsLease(review, a.token)) {
       this.#closeSession(a, "lease lost");
-      // Posting had begun: `publishAndComplete` gives its claim back when its finish fails.
-      if (a.phase === "post" || a.phase === "finish") {
+      // Posting had begun (or its claim was taken with the result): `publishAndComplete` gives
+      // its claim back when its finish fails (or when it finds the signal aborted).
+      if (a.phase === "post" || a.phase === "finish" || a.phase === "claimed") {
         await releasePublishClaim(this.kv.kv, a.pr.repo, a.pr.number, a.token);
       }
       return false;
     }
     if (review!.cancelRequested && !posting(a)) {
       this.#closeSession(a, `stop requested (${review!.cancelRequested.reason})`);
+      await this.#giveBackClaim(a);
       await this.#stopped(a);
       return false;
     }
@@ -989,6 +998,19 @@ export class Sim {
           if (!(await storeFindings(this.kv.kv, a.reviewId, a.token, a.findings))) {
             return this.#closeSession(a, "lease lost");
           }
+          // The result's commit takes the publish claim when it is free and no stop was asked.
+          let claimed: PullComment | undefined;
+          const claimWithResult = async (op: Deno.AtomicOperation, next: ReviewRecord) => {
+            claimed = undefined;
+            if (next.cancelRequested) return;
+            const claim = await claimIn(op, this.kv.kv, next, a.token, {
+              now: this.#local(a.instance),
+              claimMs: PUBLISH_CLAIM_MS,
+              skewMs: SKEW_MS,
+              orphanMs: CLAIM_ORPHAN_MS,
+            });
+            if (claim.kind === "claimed") claimed = claim.pointer;
+          };
           const ready = await updateRunning(this.kv.kv, a.reviewId, a.token, (r) => ({
             ...r,
             headSha: a.snapshot!.head,
@@ -998,10 +1020,17 @@ export class Sim {
             findingCount: a.findings.length,
             skippedEvents: 0,
             resultStored: true,
-          }));
+          }), { also: claimWithResult });
           if (!ready) return this.#closeSession(a, "lease lost");
           a.ready = ready;
-          a.phase = "claim";
+          a.pointer = claimed;
+          a.phase = claimed ? "claimed" : "claim";
+          return;
+        }
+        case "claimed": {
+          // `publishAndComplete` with the claim the result's commit took: the signal (what
+          // `#notice` just checked) is looked at once, then posting begins.
+          a.phase = "post";
           return;
         }
         case "claim": {
@@ -1107,6 +1136,7 @@ export class Sim {
             }
             if (review!.cancelRequested && !posting(a)) {
               this.#closeSession(a, "stop requested (renewal)");
+              await this.#giveBackClaim(a);
               await this.#stopped(a);
               continue;
             }
@@ -1134,6 +1164,7 @@ export class Sim {
     for (const a of [...this.attempts.values()]) {
       if (a.instance !== instance || !a.live) continue;
       this.#closeSession(a, "shutdown");
+      await this.#giveBackClaim(a);
       const t = await handBack(this.#ctx(instance, a.owner), a.reviewId, a.token, MAX_HAND_BACKS);
       if (t) this.#apply(instance, t.changes);
     }
