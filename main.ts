@@ -8,7 +8,7 @@ import type { Changes } from "./kv/changes.ts";
 import { countingKv, emptyKvOpCounts } from "./kv/op_counts.ts";
 import { createSweeper, type Sweeper } from "./queue/sweeper.ts";
 import { createWorker, type Worker } from "./queue/worker.ts";
-import { enqueueVia, type QueueTransport } from "./queue/port.ts";
+import { dropVia, enqueueVia, type QueueTransport } from "./queue/port.ts";
 import { selectTransport } from "./queue/select.ts";
 import { type Config, ConfigError, missingSettings, parseConfig } from "./review/config.ts";
 import type { ReviewAgent } from "./review/agents/agent.ts";
@@ -116,6 +116,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     agentFetch: options.fetch,
     reportUsage: (reviewId, usage) => callbacks.usage(reviewId, usage),
     enqueue: enqueueVia(transport),
+    drop: dropVia(transport),
     apply: createEffects({
       abort: (requests) => late.worker?.abort(requests),
       kick: (dispatched) => late.worker?.kick(dispatched),

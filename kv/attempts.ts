@@ -5,11 +5,24 @@
  *
  * @module
  */
-import { type ChangeCause, type Changes, emptyChanges, labelRequeue } from "./changes.ts";
+import {
+  type ChangeCause,
+  type Changes,
+  emptyChanges,
+  labelRequeue,
+  type MessageRef,
+} from "./changes.ts";
 import { retryTransaction } from "./commit.ts";
 import { keys } from "./keys.ts";
 import type { OwnerTxn, TxnContext } from "./owner_txn.ts";
-import type { Finding, PullComment, ReviewRecord, TerminalReason } from "./records.ts";
+import { appendEvents, type PendingProgress, withProgress } from "./progress.ts";
+import type {
+  Finding,
+  PullComment,
+  ReviewEventLog,
+  ReviewRecord,
+  TerminalReason,
+} from "./records.ts";
 import { kvValueBytes, MAX_RECORD_BYTES, RecordTooLargeError } from "./size.ts";
 import {
   endIn,
@@ -55,14 +68,20 @@ export interface StartedAttempt extends Transition {
  * a cancelled review) returns `null`, and the message is acknowledged as a no-op. A record that
  * cannot be written as running fails the review and frees its slot.
  *
+ * With `ref` (a same-process start of a dispatch whose transport can remove its message), the
+ * message is removed in the start commit: from then on the lease, not the message, is what
+ * brings the review back if this process dies. A listener that took the message already holds
+ * a copy the transport moved; handling it is the usual no-op.
+ *
  * @example
  * ```ts
  * const started = await startAttempt(ctx, msg, { instance: "i1", leaseMs: 30_000 });
+ * await startAttempt(ctx, { ...dispatch }, { instance: "i1", leaseMs: 30_000 }); // drops ref
  * ```
  */
 export async function startAttempt(
   ctx: TxnContext,
-  message: { reviewId: string; token: string },
+  message: { reviewId: string; token: string; ref?: MessageRef },
   options: { instance: string; leaseMs: number },
 ): Promise<StartedAttempt | null> {
   const { kv, now } = ctx;
@@ -83,7 +102,9 @@ export async function startAttempt(
       tooLarge = true;
       return null;
     }
-    const result = await kv.atomic().check(entry).set(entry.key, running).commit();
+    const op = kv.atomic().check(entry).set(entry.key, running);
+    if (message.ref) ctx.drop(op, message.ref);
+    const result = await op.commit();
     if (!result.ok) return undefined;
     const changes: Changes = emptyChanges();
     changes.reviews.push({ review: running, from: "queued" });
@@ -118,13 +139,25 @@ export function watchReview(kv: Deno.Kv, reviewId: string): ReadableStream<Revie
   );
 }
 
+/** What else a running review's update carries in its commit. */
+export interface UpdateExtras {
+  /** Progress not written yet: the record's fields under the change, the events to the log. */
+  progress?: PendingProgress;
+  /** Adds more to the commit, given the record it writes (run again on every retry). */
+  also?: (op: Deno.AtomicOperation, next: ReviewRecord) => Promise<void>;
+}
+
 /**
  * Changes a running review if this attempt still holds its lease; `null` means the lease is lost
- * (taken over after expiry, or the review ended) and the attempt must stop.
+ * (taken over after expiry, or the review ended) and the attempt must stop. With `progress`, the
+ * progress not written yet goes in the same commit (the record's progress fields under `change`,
+ * when they fit; the events appended to the event log), instead of a progress write of its own;
+ * `also` adds what else belongs in the commit (the publish claim, with the result).
  *
  * @example
  * ```ts
  * await updateRunning(kv, id, leaseToken, (r) => ({ ...r, sessionId: "s1" }));
+ * await updateRunning(kv, id, leaseToken, (r) => ({ ...r, resultStored: true }), { progress });
  * ```
  */
 export function updateRunning(
@@ -132,14 +165,41 @@ export function updateRunning(
   reviewId: string,
   leaseToken: string,
   change: (review: ReviewRecord) => ReviewRecord,
+  { progress, also }: UpdateExtras = {},
 ): Promise<ReviewRecord | null> {
+  const events = progress?.events ?? [];
   return retryTransaction(`updateRunning ${reviewId}`, async () => {
-    const entry = await kv.get<ReviewRecord>(keys.review(reviewId));
+    const [entry, log] = events.length
+      ? await kv.getMany<[ReviewRecord, ReviewEventLog]>([
+        keys.review(reviewId),
+        keys.reviewEvents(reviewId),
+      ])
+      : [await kv.get<ReviewRecord>(keys.review(reviewId)), undefined];
     if (!holdsLease(entry.value, leaseToken)) return null;
-    const next = successor(change(entry.value!), entry.value!);
-    const result = await kv.atomic().check(entry).set(entry.key, next).commit();
-    return result.ok ? next : undefined;
+    const before = entry.value!;
+    const next = changedWithProgress(before, change, progress);
+    const op = kv.atomic().check(entry).set(entry.key, next);
+    if (log) {
+      op.check(log).set(log.key, { events: appendEvents(log.value?.events ?? [], events) });
+    }
+    await also?.(op, next);
+    return (await op.commit()).ok ? next : undefined;
   });
+}
+
+/** `change` over the record with its pending progress; without it when that would not fit. */
+function changedWithProgress(
+  before: ReviewRecord,
+  change: (review: ReviewRecord) => ReviewRecord,
+  progress: PendingProgress | undefined,
+): ReviewRecord {
+  const patched = withProgress(before, progress?.patch);
+  try {
+    return successor(change(patched), before);
+  } catch (error) {
+    if (!(error instanceof RecordTooLargeError) || patched === before) throw error;
+    return successor(change(before), before);
+  }
 }
 
 /**

@@ -7,12 +7,24 @@
  */
 import type { ReviewRecord, ReviewStatus } from "./records.ts";
 
+/**
+ * Where the queue transport keeps a message it sent, so that a later commit can remove it
+ * (`kv-table`: the message's key). Only the transport that made it interprets it.
+ */
+export type MessageRef = Deno.KvKey;
+
 /** A queue message sent in the commit: start an attempt of this review. */
 export interface Dispatch {
   reviewId: string;
   /** Must equal the review's `dispatchToken` for the message to start anything. */
   token: string;
   delayMs: number;
+  /**
+   * Where the transport keeps the message, when it can remove it (`kv-table`; `kv-queue` cannot):
+   * a same-process start removes it in the start commit, since a running review no longer needs
+   * it (an expired lease is recovered by the sweeper, not by the message).
+   */
+  ref?: MessageRef;
 }
 
 /**

@@ -36,6 +36,7 @@ async function withKv(fn: (kv: Deno.Kv, ctx: (limit: number) => TxnContext) => P
     now: now++,
     limit,
     enqueue: (_op, _d: Dispatch) => {},
+    drop: () => {},
   });
   try {
     await fn(kv, ctx);
@@ -93,7 +94,7 @@ Deno.test("a raised limit of 40 with 100 waiting is filled by one sweep (bounded
 Deno.test("a record that fits queued but not running fails and frees its slot for the next", () =>
   withKv(async (kv, ctx) => {
     const sent: Dispatch[] = [];
-    const c = (): TxnContext => ({ ...ctx(1), enqueue: (_o, d) => sent.push(d) });
+    const c = (): TxnContext => ({ ...ctx(1), enqueue: (_o, d) => void sent.push(d) });
     await createReview(c(), review("big"), { supersede: "none" });
     await createReview(c(), review("next", { pullNumber: 2, createdAt: 2 }), { supersede: "none" });
     // Grow the queued record to just under the bound: it fits queued, not with a lease added.
@@ -118,7 +119,7 @@ Deno.test("a record that fits queued but not running fails and frees its slot fo
 Deno.test("findings are written only under the attempt's lease", () =>
   withKv(async (kv, ctx) => {
     const sent: Dispatch[] = [];
-    const c = (): TxnContext => ({ ...ctx(4), enqueue: (_o, d) => sent.push(d) });
+    const c = (): TxnContext => ({ ...ctx(4), enqueue: (_o, d) => void sent.push(d) });
     await createReview(c(), review("r"), { supersede: "none" });
     const started = (await startAttempt(c(), sent[0], { instance: "i", leaseMs: 10 }))!.review;
     assert.equal(await storeFindings(kv, "r", "stale-token", [finding]), false);
@@ -131,7 +132,7 @@ Deno.test("a clock a few seconds ahead does not take over a live lease; a cancel
   withKv(async (kv, ctx) => {
     const sent: Dispatch[] = [];
     let now = 10_000;
-    const c = (): TxnContext => ({ ...ctx(1), now, enqueue: (_o, d) => sent.push(d) });
+    const c = (): TxnContext => ({ ...ctx(1), now, enqueue: (_o, d) => void sent.push(d) });
     await createReview(c(), review("r"), { supersede: "none" });
     await createReview(c(), review("r2", { pullNumber: 2, createdAt: 2 }), { supersede: "none" });
     const started = (await startAttempt(c(), sent[0], { instance: "a", leaseMs: 30_000 }))!.review;
@@ -157,7 +158,7 @@ Deno.test("a clock a few seconds ahead does not take over a live lease; a cancel
 Deno.test("retention removes old finished reviews with findings and indexes, in bounded batches", () =>
   withKv(async (kv, ctx) => {
     const sent: Dispatch[] = [];
-    const c = (): TxnContext => ({ ...ctx(40), enqueue: (_o, d) => sent.push(d) });
+    const c = (): TxnContext => ({ ...ctx(40), enqueue: (_o, d) => void sent.push(d) });
     for (let i = 0; i < 30; i++) {
       await createReview(
         c(),

@@ -7,20 +7,27 @@
  * @module
  */
 import { getManyBatched } from "./batch.ts";
-import { type Changes, type Dispatch, emptyChanges } from "./changes.ts";
+import { type Changes, type Dispatch, emptyChanges, type MessageRef } from "./changes.ts";
 import { keys } from "./keys.ts";
 import { type Owner, type OwnerState, type ReviewRecord, TERMINAL_STATUSES } from "./records.ts";
 import { kvValueBytes, MAX_RECORD_BYTES, RecordTooLargeError } from "./size.ts";
 
 export type { Dispatch } from "./changes.ts";
 
-/** Adds a dispatch message to an atomic operation (the queue port's transport does this). */
-export type EnqueueInto = (op: Deno.AtomicOperation, dispatch: Dispatch) => void;
+/**
+ * Adds a dispatch message to an atomic operation (the queue port's transport does this); returns
+ * where the message is kept when the transport can remove it later.
+ */
+export type EnqueueInto = (op: Deno.AtomicOperation, dispatch: Dispatch) => MessageRef | void;
+
+/** Removes a message sent earlier from within an atomic operation (a no-op where impossible). */
+export type DropFrom = (op: Deno.AtomicOperation, ref: MessageRef) => void;
 
 /** What every state-changing KV operation needs besides the KV handle. */
 export interface TxnContext {
   kv: Deno.Kv;
   enqueue: EnqueueInto;
+  drop: DropFrom;
   now: number;
   limit: number;
 }
@@ -198,7 +205,7 @@ export class OwnerTxn {
    */
   dispatch(review: ReviewRecord, before: ReviewRecord | null, delayMs = 0): ReviewRecord {
     const token = crypto.randomUUID();
-    const dispatch = { reviewId: review.id, token, delayMs };
+    const dispatch: Dispatch = { reviewId: review.id, token, delayMs };
     const queued = this.putReview({
       ...review,
       status: "queued",
@@ -207,7 +214,8 @@ export class OwnerTxn {
       dueAt: this.#ctx.now + delayMs,
       lease: undefined,
     }, before);
-    this.#ctx.enqueue(this.op, dispatch);
+    const ref = this.#ctx.enqueue(this.op, dispatch);
+    if (ref) dispatch.ref = ref;
     this.changes.dispatched.push({ dispatch, review: queued });
     return queued;
   }

@@ -80,7 +80,8 @@ Deno.test("slot bookkeeping holds under any sequence of operations", async () =>
         kv,
         now: now++,
         limit: LIMIT,
-        enqueue: (_op, d) => sent.push(d),
+        enqueue: (_op, d) => void sent.push(d),
+        drop: () => {},
       });
       try {
         let n = 0;
@@ -154,7 +155,13 @@ Deno.test("a pending line is served first in, first out", async () => {
   try {
     const sent: Dispatch[] = [];
     let now = 1;
-    const ctx = (): TxnContext => ({ kv, now: now++, limit: 1, enqueue: (_o, d) => sent.push(d) });
+    const ctx = (): TxnContext => ({
+      kv,
+      now: now++,
+      limit: 1,
+      enqueue: (_o, d) => void sent.push(d),
+      drop: () => {},
+    });
     const owner = { type: "org" as const, id: "9" };
     for (let i = 0; i < 5; i++) {
       await createReview(
@@ -188,7 +195,13 @@ Deno.test("repeated hand-backs end the review as interrupted", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
     const sent: Dispatch[] = [];
-    const ctx = (): TxnContext => ({ kv, now: 1, limit: 4, enqueue: (_o, d) => sent.push(d) });
+    const ctx = (): TxnContext => ({
+      kv,
+      now: 1,
+      limit: 4,
+      enqueue: (_o, d) => void sent.push(d),
+      drop: () => {},
+    });
     await createReview(ctx(), pendingReview({ id: "r" }), { supersede: "none" });
     let last: ReviewRecord | undefined;
     for (let i = 0; i < 4; i++) {

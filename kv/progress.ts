@@ -21,6 +21,27 @@ export type ProgressPatch = Partial<
   Pick<ReviewRecord, "sessionId" | "progress" | "findingsSoFar" | "usage">
 >;
 
+/** Progress not written yet, handed to the commit that stores a review's result. */
+export interface PendingProgress {
+  patch: ProgressPatch;
+  events: ReviewEvent[];
+}
+
+/**
+ * `review` with the progress `patch` when the record still fits one KV value with it, else
+ * unchanged: progress is advisory and never makes a record too large to write.
+ *
+ * @example
+ * ```ts
+ * const next = withProgress(review, { progress: { message: "reading", at: now } });
+ * ```
+ */
+export function withProgress(review: ReviewRecord, patch: ProgressPatch | undefined): ReviewRecord {
+  if (!patch || Object.keys(patch).length === 0) return review;
+  const next = { ...review, ...patch };
+  return kvValueBytes(next) <= MAX_RECORD_BYTES ? next : review;
+}
+
 /**
  * Appends `events` to a log, keeping the last {@link MAX_REVIEW_EVENTS}, each message bounded,
  * and the whole log within one KV value.
@@ -63,9 +84,9 @@ export function recordProgress(
     ]);
     if (!holdsLease(entry.value, leaseToken)) return null;
     const before = entry.value!;
-    const next: ReviewRecord = { ...before, ...patch, rev: (before.rev ?? 0) + 1 };
     // Progress is advisory: a record it would make too large keeps its previous progress.
-    const record = kvValueBytes(next) <= MAX_RECORD_BYTES ? next : before;
+    const patched = withProgress(before, patch);
+    const record = patched === before ? before : { ...patched, rev: (before.rev ?? 0) + 1 };
     const op = kv.atomic().check(entry, log);
     if (record !== before) op.set(entry.key, record);
     if (events.length) {

@@ -10,6 +10,14 @@ import { keys } from "./keys.ts";
 import type { PullComment, ReviewRecord } from "./records.ts";
 import { holdsLease } from "./transitions.ts";
 
+/** When a publish claim is taken, how long it lasts, and when an older one counts as expired. */
+export interface ClaimOptions {
+  now: number;
+  claimMs: number;
+  skewMs: number;
+  orphanMs: number;
+}
+
 /** Result of {@link claimPublish}. */
 export type ClaimResult =
   | { kind: "claimed"; pointer: PullComment }
@@ -33,32 +41,62 @@ export function claimPublish(
   kv: Deno.Kv,
   reviewId: string,
   leaseToken: string,
-  options: { now: number; claimMs: number; skewMs: number; orphanMs: number },
+  options: ClaimOptions,
 ): Promise<ClaimResult> {
   return retryTransaction(`claimPublish ${reviewId}`, async () => {
     const entry = await kv.get<ReviewRecord>(keys.review(reviewId));
     const review = entry.value;
     if (!holdsLease(review, leaseToken)) return { kind: "lost" };
     if (review!.cancelRequested) return { kind: "stop_requested" };
-    const pointer = await kv.get<PullComment>(keys.prComment(review!.repo, review!.pullNumber));
-    const claim = pointer.value?.claim;
-    const op = kv.atomic().check(entry, pointer);
-    // A claim of this same review belongs to an earlier attempt, which stopped before its lease
-    // (now ours) ran out.
-    if (claim && claim.reviewId !== reviewId && claim.expiresAt + options.skewMs > options.now) {
-      const holder = await kv.get<ReviewRecord>(keys.review(claim.reviewId));
-      const orphaned = !holdsLease(holder.value, claim.leaseToken) &&
-        (claim.at ?? 0) + options.orphanMs + options.skewMs < options.now;
-      if (!orphaned) return { kind: "busy", until: claim.expiresAt + options.skewMs };
-      op.check(holder);
-    }
-    const next: PullComment = {
-      ...pointer.value,
-      claim: { reviewId, leaseToken, at: options.now, expiresAt: options.now + options.claimMs },
-    };
-    const result = await op.set(pointer.key, next).commit();
-    return result.ok ? { kind: "claimed", pointer: next } : undefined;
+    const op = kv.atomic().check(entry);
+    const claim = await claimIn(op, kv, review!, leaseToken, options);
+    if (claim.kind !== "claimed") return claim;
+    return (await op.commit()).ok ? claim : undefined;
   });
+}
+
+/**
+ * Adds the publish claim of `review` to `op`, with the checks it rests on, when no other claim is
+ * live; else says until when another review holds it. The caller has checked that `review` is
+ * held by `leaseToken` with no stop requested, and checks its entry in `op`: the commit that
+ * stores a review's result takes the claim this way, so the posting that follows needs no claim
+ * commit of its own.
+ *
+ * @example
+ * ```ts
+ * const claim = await claimIn(op, kv, review, leaseToken, { now, claimMs, skewMs, orphanMs });
+ * ```
+ */
+export async function claimIn(
+  op: Deno.AtomicOperation,
+  kv: Deno.Kv,
+  review: ReviewRecord,
+  leaseToken: string,
+  options: ClaimOptions,
+): Promise<Extract<ClaimResult, { kind: "claimed" | "busy" }>> {
+  const pointer = await kv.get<PullComment>(keys.prComment(review.repo, review.pullNumber));
+  const claim = pointer.value?.claim;
+  op.check(pointer);
+  // A claim of this same review belongs to an earlier attempt, which stopped before its lease
+  // (now ours) ran out.
+  if (claim && claim.reviewId !== review.id && claim.expiresAt + options.skewMs > options.now) {
+    const holder = await kv.get<ReviewRecord>(keys.review(claim.reviewId));
+    const orphaned = !holdsLease(holder.value, claim.leaseToken) &&
+      (claim.at ?? 0) + options.orphanMs + options.skewMs < options.now;
+    if (!orphaned) return { kind: "busy", until: claim.expiresAt + options.skewMs };
+    op.check(holder);
+  }
+  const next: PullComment = {
+    ...pointer.value,
+    claim: {
+      reviewId: review.id,
+      leaseToken,
+      at: options.now,
+      expiresAt: options.now + options.claimMs,
+    },
+  };
+  op.set(pointer.key, next);
+  return { kind: "claimed", pointer: next };
 }
 
 /**

@@ -10,15 +10,39 @@ import { keys } from "./keys.ts";
 
 /**
  * Adds a message to a commit, due at `dueAt`, and touches the wake key watched by listeners.
+ * Returns the message's key, for {@link dropTableMessage}.
  *
  * @example
  * ```ts
- * putTableMessage(op, { type: "run_review", reviewId: "r1", token: "t" }, Date.now());
+ * const key = putTableMessage(op, { type: "run_review", reviewId: "r1", token: "t" }, Date.now());
  * ```
  */
-export function putTableMessage(op: Deno.AtomicOperation, message: unknown, dueAt: number): void {
+export function putTableMessage(
+  op: Deno.AtomicOperation,
+  message: unknown,
+  dueAt: number,
+): Deno.KvKey {
   const id = crypto.randomUUID();
-  op.set(keys.queueDue(dueAt, id), message).set(keys.queueWake(), id);
+  const key = keys.queueDue(dueAt, id);
+  op.set(key, message).set(keys.queueWake(), id);
+  return key;
+}
+
+/**
+ * Removes a message in a commit, by the key {@link putTableMessage} returned: a no-op when a
+ * listener has claimed it meanwhile (a claim moves it to another key).
+ *
+ * @example
+ * ```ts
+ * dropTableMessage(op, key);
+ * ```
+ */
+export function dropTableMessage(op: Deno.AtomicOperation, key: Deno.KvKey): void {
+  // Only a message key: a reference from elsewhere must never delete anything else.
+  if (key[0] !== keys.queueDueAll()[0] || key.length !== 3) {
+    throw new Error(`not a kv-table message key: ${JSON.stringify(key)}`);
+  }
+  op.delete(key);
 }
 
 /** A claimed message: handle it, then {@link deleteTableMessage}. */
@@ -27,9 +51,12 @@ export interface ClaimedMessage {
   message: unknown;
 }
 
+/** Whether a message (by its id) is to be left alone by this listener for now. */
+export type SkipMessage = (messageId: string) => boolean;
+
 /**
- * Claims up to `limit` messages due at `now`; each claim is an atomic check, so two instances
- * never claim the same message at once. Costs O(due messages).
+ * Claims up to `limit` messages due at `now`, leaving out those `skip` names; each claim is an
+ * atomic check, so two instances never claim the same message at once. Costs O(due messages).
  *
  * @example
  * ```ts
@@ -41,6 +68,7 @@ export async function claimDueMessages(
   now: number,
   visibilityMs: number,
   limit: number,
+  skip: SkipMessage = () => false,
 ): Promise<ClaimedMessage[]> {
   const due = await withLockRetry(() =>
     Array.fromAsync(
@@ -50,6 +78,8 @@ export async function claimDueMessages(
   const claimed: ClaimedMessage[] = [];
   for (const entry of due) {
     const id = String(entry.key[2]);
+    // Checked at claim time, not at listing: the skip may have begun while the list was read.
+    if (skip(id)) continue;
     const leased = keys.queueDue(now + visibilityMs, id);
     const ok = await withLockRetry(() =>
       kv.atomic().check(entry).delete(entry.key).set(leased, entry.value).commit()
@@ -92,17 +122,23 @@ export async function releaseTableMessage(
 }
 
 /**
- * When the earliest message is due, or `null` when the table is empty.
+ * When the earliest message is due, or `null` when the table is empty; messages `skip` names
+ * (at most `skipped` of them) are passed over.
  *
  * @example
  * ```ts
  * const next = await nextDueAt(kv);
  * ```
  */
-export async function nextDueAt(kv: Deno.Kv): Promise<number | null> {
-  const [first] = await withLockRetry(() =>
-    Array.fromAsync(kv.list({ prefix: keys.queueDueAll() }, { limit: 1 }))
+export async function nextDueAt(
+  kv: Deno.Kv,
+  skip: SkipMessage = () => false,
+  skipped = 0,
+): Promise<number | null> {
+  const entries = await withLockRetry(() =>
+    Array.fromAsync(kv.list({ prefix: keys.queueDueAll() }, { limit: skipped + 1 }))
   );
+  const first = entries.find((e) => !skip(String(e.key[2])));
   return first ? Number(first.key[1]) : null;
 }
 

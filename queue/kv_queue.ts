@@ -23,7 +23,10 @@ export function createKvQueueTransport(kv: Deno.Kv): QueueTransport {
     name: "kv-queue",
     enqueue(op: Deno.AtomicOperation, message: QueueMessage, delayMs: number) {
       op.enqueue(message, { delay: Math.max(0, Math.round(delayMs)) });
+      // An enqueued KV queue message cannot be taken back: it stays, and is a no-op when handled.
+      return undefined;
     },
+    drop() {},
     async listen(handler) {
       if (closed) return;
       await kv.listenQueue(handler);

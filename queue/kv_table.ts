@@ -9,6 +9,7 @@
 import {
   claimDueMessages,
   deleteTableMessage,
+  dropTableMessage,
   nextDueAt,
   putTableMessage,
   releaseTableMessage,
@@ -47,10 +48,13 @@ export function createKvTableTransport(kv: Deno.Kv, options: KvTableOptions): Qu
   let closed = false;
   let wakeUp: () => void = () => {};
   let watcher: ReadableStreamDefaultReader<unknown> | undefined;
+  /** Ids of messages this process is starting itself (and drops in the start commit). */
+  const held = new Set<string>();
+  const isHeld = (id: string) => held.has(id);
 
   async function drain(handler: (message: unknown) => Promise<void>) {
     while (!closed) {
-      const claimed = await claimDueMessages(kv, clock(), visibilityMs, BATCH);
+      const claimed = await claimDueMessages(kv, clock(), visibilityMs, BATCH, isHeld);
       await Promise.all(claimed.map(async (entry) => {
         try {
           await handler(entry.message);
@@ -67,7 +71,8 @@ export function createKvTableTransport(kv: Deno.Kv, options: KvTableOptions): Qu
   }
 
   async function sleepUntilWoken() {
-    const next = await nextDueAt(kv);
+    // A held message is not this listener's to take: its due time must not spin the loop.
+    const next = await nextDueAt(kv, isHeld, held.size);
     const wait = next === null
       ? options.pollMs
       : Math.min(options.pollMs, Math.max(0, next - clock()));
@@ -99,7 +104,17 @@ export function createKvTableTransport(kv: Deno.Kv, options: KvTableOptions): Qu
   return {
     name: "kv-table",
     enqueue(op: Deno.AtomicOperation, message: QueueMessage, delayMs: number) {
-      putTableMessage(op, message, clock() + Math.max(0, delayMs));
+      return putTableMessage(op, message, clock() + Math.max(0, delayMs));
+    },
+    drop(op: Deno.AtomicOperation, ref: Deno.KvKey) {
+      dropTableMessage(op, ref);
+    },
+    holdHere(ref: Deno.KvKey) {
+      // A start that did not drop the message (a no-op, a failure) leaves it to the next look:
+      // at the latest after pollMs, or at the next wake.
+      const id = String(ref[2]);
+      held.add(id);
+      return () => held.delete(id);
     },
     async listen(handler) {
       const watching = watchForWakes();

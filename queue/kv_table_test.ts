@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { claimDueMessages } from "../kv/queue_table.ts";
+import { createKvQueueTransport } from "./kv_queue.ts";
 import { createKvTableTransport } from "./kv_table.ts";
 import type { QueueMessage } from "./message.ts";
 
@@ -84,4 +86,98 @@ Deno.test("kv-table redelivers a message whose handler failed", async () => {
     await listening;
     kv.close();
   }
+});
+
+Deno.test("kv-table: a message dropped by a later commit is never delivered", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const t = createKvTableTransport(kv, { pollMs: 20, log: () => {} });
+  const op = kv.atomic();
+  const ref = t.enqueue(op, message("dropped"), 0);
+  assert.equal((await op.commit()).ok, true);
+  assert.ok(ref, "kv-table tells where it keeps the message");
+  const start = kv.atomic().set(["reviews", "dropped"], "running");
+  t.drop(start, ref);
+  assert.equal((await start.commit()).ok, true);
+  const seen: string[] = [];
+  const listening = t.listen((m) => Promise.resolve(void seen.push((m as QueueMessage).reviewId)));
+  try {
+    await send(kv, t, message("kept"));
+    const since = Date.now();
+    while (seen.length < 1 && Date.now() - since < 2_000) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(seen, ["kept"]);
+    assert.deepEqual(await Array.fromAsync(kv.list({ prefix: ["queue_due"] })), []);
+  } finally {
+    await t.close();
+    await listening;
+    kv.close();
+  }
+});
+
+Deno.test("kv-table: a drop after a listener claimed the message leaves the claimed copy", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const t = createKvTableTransport(kv, { pollMs: 20, log: () => {} });
+  const op = kv.atomic();
+  const ref = t.enqueue(op, message("r"), 0)!;
+  assert.equal((await op.commit()).ok, true);
+  const [claimed] = await claimDueMessages(kv, Date.now(), 30_000, 10);
+  assert.equal((claimed.message as QueueMessage).reviewId, "r");
+  const start = kv.atomic();
+  t.drop(start, ref);
+  assert.equal((await start.commit()).ok, true, "dropping a moved message is a harmless no-op");
+  const left = await Array.fromAsync(kv.list({ prefix: ["queue_due"] }));
+  assert.deepEqual(left.map((e) => e.key), [claimed.key]);
+  // Only a message key is ever deleted through a ref.
+  assert.throws(() => t.drop(kv.atomic(), ["reviews", "r"]), /not a kv-table message key/);
+  kv.close();
+});
+
+Deno.test("kv-table: a held message waits for its release, without the listener spinning", async () => {
+  const kv = await Deno.openKv(":memory:");
+  let reads = 0;
+  const counted = new Proxy(kv, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== "function") return value;
+      if (prop === "list") reads++;
+      return value.bind(target);
+    },
+  });
+  const t = createKvTableTransport(counted, { pollMs: 1_000, log: () => {} });
+  const seen: string[] = [];
+  const listening = t.listen((m) => Promise.resolve(void seen.push((m as QueueMessage).reviewId)));
+  try {
+    await new Promise((r) => setTimeout(r, 50));
+    const op = kv.atomic();
+    const ref = t.enqueue(op, message("held"), 0)!;
+    const release = t.holdHere!(ref);
+    assert.equal((await op.commit()).ok, true);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(seen, [], "this instance's listener leaves a held message alone");
+    assert.ok(reads < 10, `${reads} list reads while held (the loop must not spin)`);
+    release();
+    t.wake!();
+    const since = Date.now();
+    while (seen.length < 1 && Date.now() - since < 2_000) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.deepEqual(seen, ["held"], "released and still there: delivered as usual");
+  } finally {
+    await t.close();
+    await listening;
+    kv.close();
+  }
+});
+
+Deno.test("kv-queue: a sent message cannot be dropped: no ref, and drop does nothing", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const t = createKvQueueTransport(kv);
+  const op = kv.atomic();
+  assert.equal(t.enqueue(op, message("r"), 60_000), undefined);
+  t.drop(op, ["queue_due", 1, "x"]);
+  assert.equal((await op.commit()).ok, true);
+  assert.equal(t.holdHere, undefined);
+  kv.close();
 });

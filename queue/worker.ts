@@ -10,7 +10,7 @@
  * @module
  */
 import { startAttempt } from "../kv/attempts.ts";
-import type { AbortRequest, Dispatch } from "../kv/changes.ts";
+import type { AbortRequest, Dispatch, MessageRef } from "../kv/changes.ts";
 import { type ReviewDeps, txnContext } from "../review/deps.ts";
 import { AttemptAborted } from "../review/errors.ts";
 import { runAttempt } from "../review/pipeline.ts";
@@ -69,20 +69,32 @@ export function createWorker(deps: ReviewDeps, options: WorkerOptions): Worker {
       deps.log("warn", "dropped a malformed queue message", { issues: parsed.error.message });
       return;
     }
+    await start(parsed.data);
+  }
+
+  /**
+   * Starts what a message or a local dispatch names (with `ref`, its message is dropped in the
+   * start commit); whether an attempt started.
+   */
+  async function start(
+    message: { reviewId: string; token: string; ref?: MessageRef },
+  ): Promise<boolean> {
     // Thrown, not dropped: the transport redelivers it to an instance that is not stopping.
     if (stopping) throw new Error("worker is shutting down");
-    const claiming = claim(parsed.data);
+    const claiming = claim(message);
     claims.add(claiming);
-    await claiming.finally(() => claims.delete(claiming));
+    return await claiming.finally(() => claims.delete(claiming));
   }
 
   /** Starts the attempt and registers it, as one step that shutdown waits for. */
-  async function claim(message: { reviewId: string; token: string }) {
+  async function claim(
+    message: { reviewId: string; token: string; ref?: MessageRef },
+  ): Promise<boolean> {
     const started = await startAttempt(txnContext(deps), message, {
       instance: options.instance,
       leaseMs: deps.config.LEASE_MS,
     });
-    if (!started) return;
+    if (!started) return false;
     const { review } = started;
     const leaseToken = review.lease!.token;
     const controller = new AbortController();
@@ -96,24 +108,46 @@ export function createWorker(deps: ReviewDeps, options: WorkerOptions): Worker {
         deps.log("error", "attempt crashed", { reviewId: review.id, error: String(error) })
       )
       .finally(() => attempts.delete(leaseToken));
+    return true;
+  }
+
+  /**
+   * The fast path of one dispatch. Its own message goes in the start commit: once the review
+   * runs, its lease brings it back if this process dies, and the message would only be a no-op
+   * to handle. This process's listener leaves the message alone meanwhile rather than race the
+   * start for it, and is woken when the start did not happen (the message is still there).
+   */
+  function startHere(d: Dispatch) {
+    const release = d.ref ? options.transport.holdHere?.(d.ref) : undefined;
+    start({ reviewId: d.reviewId, token: d.token, ref: d.ref }).then(
+      (started) => {
+        release?.();
+        if (!started && release) options.transport.wake?.();
+      },
+      (error) => {
+        release?.();
+        if (release) options.transport.wake?.();
+        if (!stopping) {
+          deps.log("warn", "fast-path dispatch failed; the queue message remains", {
+            reviewId: d.reviewId,
+            error: String(error),
+          });
+        }
+      },
+    );
   }
 
   return {
     handle,
     kick(dispatched) {
       const fastPath = deps.config.FAST_PATH;
+      // The listener is woken for what the fast path leaves to it (delayed or not started here).
+      let wake = false;
       for (const d of dispatched) {
-        if (!fastPath || d.delayMs > 0) continue;
-        handle({ type: "run_review", reviewId: d.reviewId, token: d.token }).catch((error) => {
-          if (!stopping) {
-            deps.log("warn", "fast-path dispatch failed; the queue message remains", {
-              reviewId: d.reviewId,
-              error: String(error),
-            });
-          }
-        });
+        if (!fastPath || d.delayMs > 0) wake = true;
+        else startHere(d);
       }
-      if (dispatched.length) options.transport.wake?.();
+      if (wake) options.transport.wake?.();
     },
     abort(requests) {
       for (const { leaseToken } of requests) {

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Changes } from "../kv/changes.ts";
-import type { EnqueueInto, TxnContext } from "../kv/owner_txn.ts";
+import type { DropFrom, EnqueueInto, TxnContext } from "../kv/owner_txn.ts";
 import type { Usage } from "../kv/records.ts";
 import type { ReviewAgent } from "./agents/agent.ts";
 import type { Config } from "./config.ts";
@@ -37,6 +37,8 @@ export interface ReviewDeps {
   reportUsage: (reviewId: string, usage: Usage) => void;
   /** Writes a queue message into a commit (the queue port). */
   enqueue: EnqueueInto;
+  /** Removes a queue message sent earlier, within a commit (the queue port). */
+  drop: DropFrom;
   /** Applies what a commit changed (`review/effects.ts`); never throws. */
   apply: (changes: Changes) => void;
   log: Logger;
@@ -54,6 +56,7 @@ export function txnContext(deps: ReviewDeps): TxnContext {
   return {
     kv: deps.kv,
     enqueue: deps.enqueue,
+    drop: deps.drop,
     now: deps.clock(),
     limit: deps.config.MAX_CONCURRENT_PER_OWNER,
   };

@@ -16,9 +16,12 @@ import {
   updateRunning,
 } from "../kv/attempts.ts";
 import { supersedeOthers } from "../kv/cancel.ts";
-import { newReview, type ReviewRecord } from "../kv/records.ts";
+import { type PendingProgress, recordProgress } from "../kv/progress.ts";
+import { claimIn } from "../kv/publish.ts";
+import { newReview, type PullComment, type ReviewRecord } from "../kv/records.ts";
+import type { CachedRepoConfig } from "../kv/repo_configs.ts";
 import { RecordTooLargeError, truncateForKv } from "../kv/size.ts";
-import { attemptLimit, type Outcome, stopOutcome } from "../kv/transitions.ts";
+import { attemptLimit, holdsLease, type Outcome, stopOutcome } from "../kv/transitions.ts";
 import { type AgentSessionResult, runAgent } from "./agent_session.ts";
 import { CALLBACK_TOKEN_HEADER, callbackSecret, callbackToken } from "./callback_token.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
@@ -27,11 +30,11 @@ import { mapAgentFinding } from "./findings.ts";
 import type { PullRequestInfo } from "./github.ts";
 import { guardLease } from "./lease_guard.ts";
 import { trackProgress } from "./progress.ts";
-import { publishAndComplete, publishFailure } from "./publish.ts";
+import { claimOptions, publishAndComplete, publishFailure } from "./publish.ts";
 import { checkReporter } from "./check_publish.ts";
 import { type AttemptState, completeCheck, detailsUrl } from "./attempt_check.ts";
 import { findingAnchors } from "./inline_publish.ts";
-import { REPO_CONFIG_PATH } from "./repo_config.ts";
+import { REPO_CONFIG_PATH, type RepoConfig } from "./repo_config.ts";
 import { diffForAgent, loadRepoConfig } from "./repo_settings.ts";
 import { getReview } from "../kv/queries.ts";
 import { submitReview } from "./service.ts";
@@ -64,7 +67,7 @@ export async function runAttempt(
   const guard = guardLease(deps, started, controller);
   const attempt: AttemptState = {};
   try {
-    const ready = started.resultStored ? started : await produceResult(
+    const ready: Produced | null = started.resultStored ? { review: started } : await produceResult(
       deps,
       started,
       leaseToken,
@@ -72,7 +75,9 @@ export async function runAttempt(
       controller.signal,
       attempt,
     );
-    if (ready) await publishAndComplete(deps, ready, leaseToken, controller.signal);
+    if (ready) {
+      await publishAndComplete(deps, ready.review, leaseToken, controller.signal, ready.claimed);
+    }
   } catch (error) {
     await handleFailure(deps, started, leaseToken, error, controller.signal);
   } finally {
@@ -114,15 +119,51 @@ function followUpReview(
     owner: review.owner,
     repo: review.repo,
     pullNumber: review.pullNumber,
-    headSha: pr.headSha,
-    baseSha: pr.baseSha,
-    title: truncateForKv(pr.title, MAX_TITLE_BYTES),
+    ...prFields(pr),
     createdAt: deps.clock(),
   });
 }
 
 function lost(): never {
   throw new AttemptAborted("lease_lost");
+}
+
+/** The pull request's fields a review keeps: head, base and title as GitHub reports them. */
+function prFields(pr: PullRequestInfo): Pick<ReviewRecord, "headSha" | "baseSha" | "title"> {
+  return {
+    headSha: pr.headSha,
+    baseSha: pr.baseSha,
+    title: truncateForKv(pr.title, MAX_TITLE_BYTES),
+  };
+}
+
+/**
+ * The running review with the head GitHub has just confirmed, checked to be still this attempt's
+ * and not asked to stop. A review that did not know its head (an API or `/review` review) stores
+ * it now, before its agent session opens: from this commit on, a review of a newer push
+ * supersedes this one while it runs (`supersedeOthers` and `createReview` read the stored
+ * head), so a stale review never posts over a newer one. A review created with its head (a
+ * webhook) has it stored already and others read nothing else here: a read suffices, and base
+ * and title are written with the result (one commit fewer per review).
+ */
+async function confirmHead(
+  deps: ReviewDeps,
+  review: ReviewRecord,
+  leaseToken: string,
+  pr: PullRequestInfo,
+): Promise<ReviewRecord> {
+  const current = review.headSha === pr.headSha
+    ? await getReview(deps.kv, review.id).then((r) => holdsLease(r, leaseToken) ? r : null)
+    : await updateRunning(deps.kv, review.id, leaseToken, (r) => ({ ...r, ...prFields(pr) }));
+  if (!current) lost();
+  if (current.cancelRequested) throw new AttemptAborted("stop_requested");
+  return { ...current, ...prFields(pr) };
+}
+
+/** A stored result, and the publish claim its commit took when the claim was free. */
+interface Produced {
+  review: ReviewRecord;
+  claimed?: PullComment;
 }
 
 async function produceResult(
@@ -132,7 +173,7 @@ async function produceResult(
   startVersionstamp: string,
   signal: AbortSignal,
   attempt: AttemptState,
-): Promise<ReviewRecord | null> {
+): Promise<Produced | null> {
   const { config, kv } = deps;
   const github = deps.github.forInstallation(review.installationId);
   // The shared agent limits, before anything else: a review that must wait goes back through the
@@ -178,13 +219,7 @@ async function produceResult(
     });
     return null;
   }
-  const withHead = await updateRunning(kv, review.id, leaseToken, (r) => ({
-    ...r,
-    headSha: pr.headSha,
-    baseSha: pr.baseSha,
-    title: truncateForKv(pr.title, MAX_TITLE_BYTES),
-  })) ?? lost();
-  if (withHead.cancelRequested) throw new AttemptAborted("stop_requested");
+  const withHead = await confirmHead(deps, review, leaseToken, pr);
   // GitHub has confirmed this head: older reviews of any other head of the pull request are stale.
   deps.apply(await supersedeOthers(txnContext(deps), withHead, leaseToken, startVersionstamp));
   const repoConfig = await loadRepoConfig(kv, github, review.repo, pr.baseSha);
@@ -260,18 +295,70 @@ async function produceResult(
       checkpoint: progress.checkpoint,
       log: (message, context) => deps.log("warn", message, { reviewId: review.id, ...context }),
     });
-  } finally {
+  } catch (error) {
     await progress.flush();
+    throw error;
+  } finally {
     const usage = progress.usage();
     if (usage && usage !== review.usage) deps.reportUsage(review.id, usage);
   }
   if (agent.decidesOutcome) {
+    await progress.flush();
     // Its callback ends the review; an agent that says it is done without one failed to report.
     throw new ReviewError(`${agent.kind} agent finished without reporting an outcome`, {
       retryable: true,
       reason: "agent_error",
     });
   }
+  // What the session left unwritten goes with the result, one commit instead of two.
+  const pending = await progress.handOver();
+  try {
+    const stored = await storeResult(
+      deps,
+      review,
+      leaseToken,
+      result,
+      { pr, diff, leftOut, repoConfig },
+      pending,
+    );
+    // The live feed hears of the session's last progress as it did from a progress write.
+    deps.apply({
+      reviews: [{ review: stored.review, from: stored.review.status, cause: "progress" }],
+      dispatched: [],
+      aborts: [],
+    });
+    return stored;
+  } catch (error) {
+    // No result stored: the session's progress (its usage above all) is written on its own.
+    await recordProgress(kv, review.id, leaseToken, pending.patch, pending.events).catch(() => {});
+    throw error;
+  }
+}
+
+/** What the result write needs from the attempt besides the agent's result. */
+interface ResultContext {
+  pr: PullRequestInfo;
+  diff: string;
+  leftOut: string[];
+  repoConfig: CachedRepoConfig<RepoConfig>;
+}
+
+/**
+ * Stores the findings and then the result on the record, each commit fenced by the lease; throws
+ * {@link AttemptAborted} when the lease is gone. The result's commit also carries the session's
+ * unwritten progress and, when it is free and no stop was requested, the publish claim: posting
+ * follows at once, so it needs no claim commit of its own.
+ */
+async function storeResult(
+  deps: ReviewDeps,
+  review: ReviewRecord,
+  leaseToken: string,
+  result: AgentSessionResult,
+  { pr, diff, leftOut, repoConfig }: ResultContext,
+  pending: PendingProgress,
+): Promise<Produced> {
+  const { kv } = deps;
+  const settings = repoConfig.config;
   if (result.droppedFindings > 0) {
     deps.log("warn", "agent sent more findings than are kept", {
       reviewId: review.id,
@@ -281,8 +368,16 @@ async function produceResult(
   }
   const findings = result.findings.map(mapAgentFinding);
   if (!(await storeFindings(kv, review.id, leaseToken, findings))) lost();
-  return await updateRunning(kv, review.id, leaseToken, (r) => ({
+  let claimed: PullComment | undefined;
+  const claimWithResult = async (op: Deno.AtomicOperation, next: ReviewRecord) => {
+    claimed = undefined;
+    if (next.cancelRequested) return;
+    const claim = await claimIn(op, kv, next, leaseToken, claimOptions(deps));
+    if (claim.kind === "claimed") claimed = claim.pointer;
+  };
+  const stored = await updateRunning(kv, review.id, leaseToken, (r) => ({
     ...r,
+    ...prFields(pr),
     sessionId: result.sessionId ? truncateForKv(result.sessionId, 200) : r.sessionId,
     summary: result.summary === undefined
       ? undefined
@@ -297,7 +392,8 @@ async function produceResult(
       failOn: settings.fail_on,
       anchors: findingAnchors(diff, findings),
     },
-  })) ?? lost();
+  }), { progress: pending, also: claimWithResult }) ?? lost();
+  return { review: stored, claimed };
 }
 
 /**

@@ -1,11 +1,18 @@
 /**
  * What a running review shows while its agent works: session id, latest status line, findings
  * so far, usage, and an event log. Events arrive as fast as the agent sends them; KV sees at most
- * one fenced write per `PROGRESS_WRITE_MS` per review.
+ * one fenced write per `PROGRESS_WRITE_MS` per review, the first one `PROGRESS_WRITE_MS` after
+ * the session opens, and what is left when the session ends goes with the result's commit (a
+ * session shorter than `PROGRESS_WRITE_MS` costs no progress write at all).
  *
  * @module
  */
-import { MAX_REVIEW_EVENTS, type ProgressPatch, recordProgress } from "../kv/progress.ts";
+import {
+  MAX_REVIEW_EVENTS,
+  type PendingProgress,
+  type ProgressPatch,
+  recordProgress,
+} from "../kv/progress.ts";
 import type { ReviewEvent, ReviewRecord } from "../kv/records.ts";
 import { addUsage } from "./agent_session.ts";
 import type { AgentEvent } from "./agents/agent.ts";
@@ -32,6 +39,11 @@ export interface ProgressTracker {
   checkpoint(): Promise<void>;
   /** Writes whatever is not written yet and stops the timer. */
   flush(): Promise<void>;
+  /**
+   * Stops tracking and hands over what is not written yet, for the commit that stores the
+   * result to carry (once a write in flight has landed, so nothing lands after it).
+   */
+  handOver(): Promise<PendingProgress>;
 }
 
 /** Longest status line kept on the record. */
@@ -59,7 +71,9 @@ export function trackProgress(
   let dirty = false;
   let events: ReviewEvent[] = [];
   let findings = 0;
-  let lastWrite = -Infinity;
+  // The start commit counts as a write: the first progress write waits a whole interval, so a
+  // short session's progress all goes with its result.
+  let lastWrite = deps.clock();
   let writing: Promise<void> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let lost = false;
@@ -167,6 +181,17 @@ export function trackProgress(
     async flush() {
       stopped = true;
       await writeNow();
+    },
+    async handOver() {
+      stopped = true;
+      clearTimeout(timer);
+      timer = undefined;
+      while (writing) await writing;
+      const rest = { patch, events };
+      patch = {};
+      events = [];
+      dirty = false;
+      return rest;
     },
   };
 }

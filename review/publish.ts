@@ -8,9 +8,9 @@
  * @module
  */
 import { finishAttempt } from "../kv/attempts.ts";
-import { claimPublish, releasePublishClaim } from "../kv/publish.ts";
+import { type ClaimOptions, claimPublish, releasePublishClaim } from "../kv/publish.ts";
 import { getFindings } from "../kv/queries.ts";
-import type { Finding, ReviewRecord } from "../kv/records.ts";
+import type { Finding, PullComment, ReviewRecord } from "../kv/records.ts";
 import { formatReviewComment, REVIEW_COMMENT_MARKER } from "./comment.ts";
 import { type ReviewDeps, txnContext } from "./deps.ts";
 import { AttemptAborted, ReviewError } from "./errors.ts";
@@ -28,6 +28,23 @@ export const PUBLISH_CLAIM_MS = 300_000;
 export const CLAIM_ORPHAN_MS = 60_000;
 /** Pause between looks at a claim another review holds. */
 const CLAIM_POLL_MS = 100;
+
+/**
+ * How this service takes publish claims, now.
+ *
+ * @example
+ * ```ts
+ * const claim = await claimPublish(kv, id, leaseToken, claimOptions(deps));
+ * ```
+ */
+export function claimOptions(deps: ReviewDeps): ClaimOptions {
+  return {
+    now: deps.clock(),
+    claimMs: PUBLISH_CLAIM_MS,
+    skewMs: deps.config.CLOCK_SKEW_MS,
+    orphanMs: CLAIM_ORPHAN_MS,
+  };
+}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -146,14 +163,9 @@ export async function publishFailure(
   leaseToken: string,
   reason: string,
 ): Promise<void> {
-  const { kv, config } = deps;
+  const { kv } = deps;
   try {
-    const claim = await claimPublish(kv, review.id, leaseToken, {
-      now: deps.clock(),
-      claimMs: PUBLISH_CLAIM_MS,
-      skewMs: config.CLOCK_SKEW_MS,
-      orphanMs: CLAIM_ORPHAN_MS,
-    });
+    const claim = await claimPublish(kv, review.id, leaseToken, claimOptions(deps));
     if (claim.kind !== "claimed") return;
     try {
       const body = formatReviewComment({
@@ -181,8 +193,10 @@ export async function publishFailure(
 
 /**
  * Publishes a review whose result is stored and completes it (freeing its slot) in the commit
- * that saves the comment pointer. Throws {@link AttemptAborted} when the lease is gone or a stop
- * was requested before posting began; GitHub failures as {@link ReviewError}s.
+ * that saves the comment pointer. `claimed`: the pointer as the commit that stored the result
+ * left it, with this attempt's claim taken; else the claim is taken here, waiting while another
+ * review of the pull request posts. Throws {@link AttemptAborted} when the lease is gone or a
+ * stop was requested before posting began; GitHub failures as {@link ReviewError}s.
  *
  * @example
  * ```ts
@@ -194,28 +208,15 @@ export async function publishAndComplete(
   review: ReviewRecord,
   leaseToken: string,
   signal: AbortSignal,
+  claimed?: PullComment,
 ): Promise<void> {
-  const { kv, config } = deps;
+  const { kv } = deps;
   const github = deps.github.forInstallation(review.installationId);
-  let pointer;
-  while (true) {
-    signal.throwIfAborted();
-    const claim = await claimPublish(kv, review.id, leaseToken, {
-      now: deps.clock(),
-      claimMs: PUBLISH_CLAIM_MS,
-      skewMs: config.CLOCK_SKEW_MS,
-      orphanMs: CLAIM_ORPHAN_MS,
-    });
-    if (claim.kind === "lost") throw new AttemptAborted("lease_lost");
-    if (claim.kind === "stop_requested") throw new AttemptAborted("stop_requested");
-    if (claim.kind === "claimed") {
-      pointer = claim.pointer;
-      break;
-    }
-    // Another review of this pull request is posting: wait for it (bounded by its claim).
-    await sleep(Math.min(CLAIM_POLL_MS, Math.max(1, claim.until - deps.clock())), signal);
-  }
+  const pointer = claimed ?? await claimToPost(deps, review.id, leaseToken, signal);
   try {
+    // A claim taken with the result: a stop or shutdown since then is honoured as it would have
+    // been before a claim of its own (the claim is released below).
+    if (claimed) signal.throwIfAborted();
     const findings = await getFindings(kv, review.id, review.findingCount);
     const body = formatReviewComment({
       repo: review.repo,
@@ -257,5 +258,23 @@ export async function publishAndComplete(
       })
     );
     throw error;
+  }
+}
+
+/** Takes the publish claim, waiting while another review of the pull request holds it. */
+async function claimToPost(
+  deps: ReviewDeps,
+  reviewId: string,
+  leaseToken: string,
+  signal: AbortSignal,
+): Promise<PullComment> {
+  while (true) {
+    signal.throwIfAborted();
+    const claim = await claimPublish(deps.kv, reviewId, leaseToken, claimOptions(deps));
+    if (claim.kind === "lost") throw new AttemptAborted("lease_lost");
+    if (claim.kind === "stop_requested") throw new AttemptAborted("stop_requested");
+    if (claim.kind === "claimed") return claim.pointer;
+    // Another review of this pull request is posting: wait for it (bounded by its claim).
+    await sleep(Math.min(CLAIM_POLL_MS, Math.max(1, claim.until - deps.clock())), signal);
   }
 }

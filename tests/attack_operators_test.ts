@@ -43,6 +43,7 @@ function fixtureContext(h: Harness): TxnContext {
   return {
     kv: h.kv,
     enqueue: () => {},
+    drop: () => {},
     now: Date.now(),
     limit: h.config.MAX_CONCURRENT_PER_OWNER,
   };

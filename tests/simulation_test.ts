@@ -41,8 +41,8 @@ function summary(r: SimReport, ms: number): string {
     `sessions max/limit per owner ${r.maxSessionsPerOwner.map(([m, l]) => `${m}/${l}`).join(" ")}` +
     ` (${r.ownersAtLimit} owners reached their limit, peak ${r.sessionsPeak} open at once), ` +
     `attempts=${r.attemptsStarted}, commits=${r.commits} (locked ${r.lockedInjected}, lost ` +
-    `answers ${r.lostInjected}, raced ${r.interposed}), messages=${r.messagesSent} (delivered ` +
-    `${r.deliveries}, no-op ${r.staleDeliveries}), lease expiries=${r.leaseExpiries}, ` +
+    `answers ${r.lostInjected}, raced ${r.interposed}), messages=${r.messagesSent} (dropped ` +
+    `${r.messagesDropped} by starts, delivered ${r.deliveries}, no-op ${r.staleDeliveries}), lease expiries=${r.leaseExpiries}, ` +
     `orphaned leases=${r.orphanLeases}, skewed line joins=${r.skewedJoins}, ` +
     `crashes=${r.crashes}, shutdowns=${r.shutdowns}, ` +
     `comments=${r.comments}, purged=${r.purged}, simulated ${r.simMinutes} min, outcomes ` +

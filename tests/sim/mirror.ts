@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Dispatch } from "../../kv/changes.ts";
+import type { Dispatch, MessageRef } from "../../kv/changes.ts";
 import type { Owner, OwnerState, ReviewRecord } from "../../kv/records.ts";
 import { isTerminal } from "../../kv/transitions.ts";
 import { type AppliedCommit, DELETED } from "./sim_kv.ts";
@@ -31,6 +31,8 @@ export interface MirrorListener {
   liveHolder(leaseToken: string): { instance: string } | undefined;
   /** A message was written by an applied commit. */
   sent(dispatch: Dispatch): void;
+  /** A message was removed by an applied commit (a same-process start). */
+  dropped(ref: MessageRef): void;
   /** A review changed status. */
   statusChanged(review: ReviewRecord, from: ReviewRecord | undefined): void;
 }
@@ -122,6 +124,7 @@ export class Mirror {
       }
     }
     for (const m of commit.messages) this.#listener.sent(m);
+    for (const ref of commit.dropped) this.#listener.dropped(ref);
     for (const r of queued) {
       if (!commit.messages.some((m) => m.reviewId === r.id && m.token === r.dispatchToken)) {
         this.#listener.violate(

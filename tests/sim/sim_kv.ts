@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Dispatch } from "../../kv/changes.ts";
+import type { Dispatch, MessageRef } from "../../kv/changes.ts";
 
 /** The value of a delete in {@link AppliedCommit.mutations}. */
 export const DELETED: unique symbol = Symbol("deleted");
@@ -18,6 +18,8 @@ export interface AppliedCommit {
   /** Sets and deletes (value {@link DELETED}) in commit order. */
   mutations: Array<[Deno.KvKey, unknown]>;
   messages: Dispatch[];
+  /** Messages removed by the commit (a same-process start), by the ref their dispatch got. */
+  dropped: MessageRef[];
 }
 
 /** The simulation's hooks into every commit. */
@@ -42,6 +44,7 @@ export class SimOp {
   /** Mutations in the order they were added (`DELETED` for a delete). */
   readonly mutations: Array<[Deno.KvKey, unknown]> = [];
   readonly messages: Dispatch[] = [];
+  readonly dropped: MessageRef[] = [];
   readonly #inner: Deno.AtomicOperation;
   readonly #hooks: CommitHooks;
 
@@ -67,9 +70,18 @@ export class SimOp {
     return this;
   }
 
-  /** A queue message written into this operation (the simulation's transport). */
-  enqueueDispatch(dispatch: Dispatch): void {
+  /**
+   * A queue message written into this operation (the simulation's transport); returns the ref a
+   * later commit removes it by, like `kv-table`'s message key.
+   */
+  enqueueDispatch(dispatch: Dispatch): MessageRef {
     this.messages.push(dispatch);
+    return ["sim_queue", dispatch.token];
+  }
+
+  /** Removes a message sent earlier (the simulation's transport). */
+  dropMessage(ref: MessageRef): void {
+    this.dropped.push(ref);
   }
 
   sum(): this {
@@ -93,7 +105,11 @@ export class SimOp {
     if (this.#hooks.failBefore()) throw databaseLocked();
     const result = await this.#inner.commit();
     if (result.ok) {
-      this.#hooks.applied({ mutations: this.mutations, messages: this.messages });
+      this.#hooks.applied({
+        mutations: this.mutations,
+        messages: this.messages,
+        dropped: this.dropped,
+      });
       if (this.#hooks.failAfter()) throw databaseLocked();
     }
     return result;
@@ -153,13 +169,13 @@ export class SimKv {
 
   async set(key: Deno.KvKey, value: unknown, options?: { expireIn?: number }) {
     const result = await this.inner.set(key, value, options);
-    this.hooks.applied({ mutations: [[key, value]], messages: [] });
+    this.hooks.applied({ mutations: [[key, value]], messages: [], dropped: [] });
     return result;
   }
 
   async delete(key: Deno.KvKey) {
     await this.inner.delete(key);
-    this.hooks.applied({ mutations: [[key, DELETED]], messages: [] });
+    this.hooks.applied({ mutations: [[key, DELETED]], messages: [], dropped: [] });
   }
 
   watch(): never {

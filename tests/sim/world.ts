@@ -20,7 +20,7 @@ import { cancelReview, supersedeOthers } from "../../kv/cancel.ts";
 import { type Changes, type Dispatch, mergeChanges } from "../../kv/changes.ts";
 import { createReview, type SupersedeMode } from "../../kv/ingest.ts";
 import type { TxnContext } from "../../kv/owner_txn.ts";
-import { claimPublish, releasePublishClaim } from "../../kv/publish.ts";
+import { claimIn, claimPublish, releasePublishClaim } from "../../kv/publish.ts";
 import { getFindings, getReview } from "../../kv/queries.ts";
 import type { Finding, Owner, PullComment, ReviewRecord } from "../../kv/records.ts";
 import { fillActiveOwners, purgeFinished, recoverStalled } from "../../kv/sweeps.ts";
@@ -107,6 +107,8 @@ export interface SimReport {
   lostInjected: number;
   interposed: number;
   messagesSent: number;
+  /** Messages removed by the start commit of a same-process start. */
+  messagesDropped: number;
   deliveries: number;
   staleDeliveries: number;
   attemptsStarted: number;
@@ -142,7 +144,8 @@ interface Instance {
   renewFailUntil: number;
 }
 
-type Phase = "fetch" | "act" | "agent" | "store" | "claim" | "post" | "finish";
+/** `claimed`: the result's commit took the publish claim; posting checks the signal once first. */
+type Phase = "fetch" | "act" | "agent" | "store" | "claim" | "claimed" | "post" | "finish";
 
 interface Attempt {
   /** The start commit's versionstamp: what `supersedeOthers` orders by (`review/pipeline.ts`). */
@@ -261,6 +264,7 @@ export class Sim {
     lost: 0,
     interposed: 0,
     sent: 0,
+    dropped: 0,
     delivered: 0,
     stale: 0,
     started: 0,
@@ -303,6 +307,15 @@ export class Sim {
         this.stats.sent++;
         this.#sent.add(`${d.reviewId}:${d.token}`);
         this.queue.push({ ...d, dueAt: this.T + d.delayMs });
+      },
+      dropped: (ref) => {
+        // A same-process start removed the message in its own commit (`kv-table`); a copy a
+        // listener already took (here: delivered and not left for redelivery) is not affected.
+        const index = this.queue.findIndex((m) => m.ref && m.ref[1] === ref[1]);
+        if (index >= 0) {
+          this.queue.splice(index, 1);
+          this.stats.dropped++;
+        }
       },
       statusChanged: (review, from) => {
         // A lease whose holder never learned it took it (its start's answer was lost).
@@ -424,6 +437,7 @@ export class Sim {
     return {
       kv: kv.kv,
       enqueue: (op, dispatch) => (op as unknown as SimOp).enqueueDispatch(dispatch),
+      drop: (op, ref) => (op as unknown as SimOp).dropMessage(ref),
       now: this.#local(instance),
       limit: owner.limit,
     };
@@ -480,7 +494,8 @@ export class Sim {
             "commit sent",
         );
       }
-      // Same-process fast path (`queue/worker.ts` kick): the message stays as the fallback.
+      // Same-process fast path (`queue/worker.ts` kick): the message stays as the fallback until
+      // the start commit, which removes it.
       if (
         dispatch.delayMs === 0 && instance.alive && !instance.stopping && this.rng.chance(0.4)
       ) {
@@ -713,7 +728,9 @@ export class Sim {
     // At-least-once: some messages are delivered again later.
     if (index >= 0 && !this.rng.chance(0.08)) this.queue.splice(index, 1);
     this.stats.delivered++;
-    await this.#handle(instance, message, "queue");
+    // A listener's handler knows no ref: only a same-process start removes a message.
+    const { reviewId, token, delayMs } = message;
+    await this.#handle(instance, { reviewId, token, delayMs }, "queue");
   }
 
   /** `queue/worker.ts` handle: start the attempt a message names, if it is still due. */
@@ -793,6 +810,12 @@ export class Sim {
     );
   }
 
+  /** A claim taken with the result, given back by `publishAndComplete` on an aborted signal. */
+  async #giveBackClaim(a: Attempt) {
+    if (a.phase !== "claimed") return;
+    await releasePublishClaim(this.kv.kv, a.pr.repo, a.pr.number, a.token);
+  }
+
   /**
    * What the lease guard sees on a re-read: a lost lease ends the attempt without a write; a stop
    * request closes the session and ends the review as asked (not once posting has begun:
@@ -803,14 +826,16 @@ export class Sim {
     if (!a.live) return false;
     if (!holdsLease(review, a.token)) {
       this.#closeSession(a, "lease lost");
-      // Posting had begun: `publishAndComplete` gives its claim back when its finish fails.
-      if (a.phase === "post" || a.phase === "finish") {
+      // Posting had begun (or its claim was taken with the result): `publishAndComplete` gives
+      // its claim back when its finish fails (or when it finds the signal aborted).
+      if (a.phase === "post" || a.phase === "finish" || a.phase === "claimed") {
         await releasePublishClaim(this.kv.kv, a.pr.repo, a.pr.number, a.token);
       }
       return false;
     }
     if (review!.cancelRequested && !posting(a)) {
       this.#closeSession(a, `stop requested (${review!.cancelRequested.reason})`);
+      await this.#giveBackClaim(a);
       await this.#stopped(a);
       return false;
     }
@@ -916,13 +941,18 @@ export class Sim {
             });
             return;
           }
-          const withHead = await updateRunning(this.kv.kv, a.reviewId, a.token, (r) => ({
-            ...r,
+          // `confirmHead`: only a review that did not know its head stores it before its session;
+          // one created with it reads its record (lease and stop) and writes it with the result.
+          const fields = {
             headSha: snap.head,
             baseSha: BASE_SHA,
-            title: `Pull ${r.pullNumber}`,
-          }));
-          if (!withHead) return this.#closeSession(a, "lease lost");
+            title: `Pull ${review.pullNumber}`,
+          };
+          const current = review.headSha === snap.head
+            ? await getReview(this.kv.kv, a.reviewId).then((r) => holdsLease(r, a.token) ? r : null)
+            : await updateRunning(this.kv.kv, a.reviewId, a.token, (r) => ({ ...r, ...fields }));
+          if (!current) return this.#closeSession(a, "lease lost");
+          const withHead = { ...current, ...fields };
           this.#prLog(a.pr, `${a.reviewId} confirmed head ${snap.head.slice(8, 16)}`);
           if (withHead.cancelRequested) {
             this.#closeSession(a, `stop requested (${withHead.cancelRequested.reason})`);
@@ -968,16 +998,39 @@ export class Sim {
           if (!(await storeFindings(this.kv.kv, a.reviewId, a.token, a.findings))) {
             return this.#closeSession(a, "lease lost");
           }
+          // The result's commit takes the publish claim when it is free and no stop was asked.
+          let claimed: PullComment | undefined;
+          const claimWithResult = async (op: Deno.AtomicOperation, next: ReviewRecord) => {
+            claimed = undefined;
+            if (next.cancelRequested) return;
+            const claim = await claimIn(op, this.kv.kv, next, a.token, {
+              now: this.#local(a.instance),
+              claimMs: PUBLISH_CLAIM_MS,
+              skewMs: SKEW_MS,
+              orphanMs: CLAIM_ORPHAN_MS,
+            });
+            if (claim.kind === "claimed") claimed = claim.pointer;
+          };
           const ready = await updateRunning(this.kv.kv, a.reviewId, a.token, (r) => ({
             ...r,
+            headSha: a.snapshot!.head,
+            baseSha: BASE_SHA,
+            title: `Pull ${r.pullNumber}`,
             summary: `summary of ${r.id}`,
             findingCount: a.findings.length,
             skippedEvents: 0,
             resultStored: true,
-          }));
+          }), { also: claimWithResult });
           if (!ready) return this.#closeSession(a, "lease lost");
           a.ready = ready;
-          a.phase = "claim";
+          a.pointer = claimed;
+          a.phase = claimed ? "claimed" : "claim";
+          return;
+        }
+        case "claimed": {
+          // `publishAndComplete` with the claim the result's commit took: the signal (what
+          // `#notice` just checked) is looked at once, then posting begins.
+          a.phase = "post";
           return;
         }
         case "claim": {
@@ -1083,6 +1136,7 @@ export class Sim {
             }
             if (review!.cancelRequested && !posting(a)) {
               this.#closeSession(a, "stop requested (renewal)");
+              await this.#giveBackClaim(a);
               await this.#stopped(a);
               continue;
             }
@@ -1110,6 +1164,7 @@ export class Sim {
     for (const a of [...this.attempts.values()]) {
       if (a.instance !== instance || !a.live) continue;
       this.#closeSession(a, "shutdown");
+      await this.#giveBackClaim(a);
       const t = await handBack(this.#ctx(instance, a.owner), a.reviewId, a.token, MAX_HAND_BACKS);
       if (t) this.#apply(instance, t.changes);
     }
@@ -1564,6 +1619,7 @@ export class Sim {
       lostInjected: this.stats.lost,
       interposed: this.stats.interposed,
       messagesSent: this.stats.sent,
+      messagesDropped: this.stats.dropped,
       deliveries: this.stats.delivered,
       staleDeliveries: this.stats.stale,
       attemptsStarted: this.stats.started,
