@@ -19,17 +19,25 @@ interface Attribution {
   byCaller: Map<string, number>;
 }
 
-/** The first two named frames of the stack that are ours (retry helpers left out). */
+/**
+ * The first two named frames of the stack that are ours (retry helpers left out); the first
+ * anonymous one (`file.ts:line`) when none is named (a timer's callback: a lease renewal).
+ */
 function callerOf(stack: string): string {
   const skip = /retryTransaction|withLockRetry|attributing|Proxy/;
   const frames: string[] = [];
+  let anonymous: string | undefined;
   for (const line of stack.split("\n").slice(1)) {
-    if (skip.test(line) || line.includes("bench/commits_per_review")) continue;
-    const m = line.match(/at (?:async )?([^\s(]+) \(.*\/([^/]+)\.ts:\d+/);
-    if (m && !line.includes("ext:")) frames.push(`${m[2]}.${m[1]}`);
+    if (skip.test(line) || line.includes("bench/commits_per_review") || line.includes("ext:")) {
+      continue;
+    }
+    const named = line.match(/at (?:async )?([^\s(]+) \(.*\/([^/]+)\.ts:\d+/);
+    if (named) frames.push(`${named[2]}.${named[1]}`);
+    const bare = line.match(/at (?:async )?file:.*\/([^/]+\.ts):(\d+)/);
+    if (bare) anonymous ??= `${bare[1]}:${bare[2]}`;
     if (frames.length === 2) break;
   }
-  return frames.join(" < ") || "unknown";
+  return frames.join(" < ") || anonymous || "unknown";
 }
 
 /** A view of `kv` that attributes every commit (atomic, set, delete) to its caller. */
@@ -122,6 +130,12 @@ async function measure(transport: TransportChoice, reviews: number, owners: numb
     // Let trailing writes (live mark, message deletes) land.
     await new Promise((r) => setTimeout(r, 500));
     const queueLeft = (await Array.fromAsync(h.kv.list({ prefix: ["queue_due"] }))).length;
+    // How long reviews ran (start → end): lease renewals come one per LEASE_MS / 3 of it.
+    const records = await Promise.all(
+      ids.map((id) => h.kv.get<{ startedAt: number; finishedAt: number }>(["reviews", id])),
+    );
+    const ran = records.map((e) => e.value!.finishedAt - e.value!.startedAt).sort((a, b) => a - b);
+    const at = (q: number) => ran[Math.min(ran.length - 1, Math.floor(q * ran.length))];
     const byCaller = Object.fromEntries(
       [...counts.byCaller].sort((a, b) => b[1] - a[1]).map((
         [k, v],
@@ -134,6 +148,7 @@ async function measure(transport: TransportChoice, reviews: number, owners: numb
       seconds: (Date.now() - started) / 1000,
       commitsPerReview: Math.round((counts.total / reviews) * 100) / 100,
       queueMessagesLeft: queueLeft,
+      runningMs: { p50: at(0.5), p90: at(0.9), max: ran.at(-1) },
       byCaller,
     }));
   } finally {
