@@ -81,14 +81,18 @@ export function applyLimits(octokit: Pick<Octokit, "hook">, options: LimitOption
         return response;
       } catch (error) {
         const limitWait = rateLimitWaitMs(error as OctokitError);
-        if (limitWait !== undefined && !rateLimitWaited && limitWait <= options.maxInlineWaitMs) {
+        // A rate limit longer than an inline wait fails the request at once (the pipeline comes
+        // back after GitHub's wait): asking again early only prolongs it.
+        if (limitWait !== undefined && !(limitWait <= options.maxInlineWaitMs)) throw error;
+        if (limitWait !== undefined && !rateLimitWaited) {
           rateLimitWaited = true;
           await sleep(limitWait, signal);
           continue;
         }
         const retries = endpoint.request?.retries ?? options.retries;
         if (!retriable(error as OctokitError) || retry >= retries) throw error;
-        await sleep((retry + 1) ** 2 * options.retryBaseMs, signal);
+        // A repeated limit is retried like a failure, but never before the wait GitHub named.
+        await sleep(Math.max(limitWait ?? 0, (retry + 1) ** 2 * options.retryBaseMs), signal);
       }
     }
   });
@@ -131,6 +135,15 @@ function rateLimitWaitMs(error: OctokitError): number | undefined {
   if (error.status !== 403 && error.status !== 429 && !graphqlLimited) return undefined;
   if (/\bsecondary rate\b/i.test(error.message ?? "")) {
     return (Number(headers["retry-after"]) || FALLBACK_SECONDARY_WAIT_S) * 1_000;
+  }
+  // A 429 naming its wait is a limit, whatever its message says. (A 403 with `retry-after` but
+  // no "secondary rate" message fails the step, retryable after that wait, as it always did.)
+  const retryAfter = headers["retry-after"];
+  if (
+    error.status === 429 && retryAfter !== undefined && retryAfter.trim() !== "" &&
+    !Number.isNaN(Number(retryAfter))
+  ) {
+    return Math.max(0, Number(retryAfter)) * 1_000;
   }
   if (headers["x-ratelimit-remaining"] === "0" || graphqlLimited) {
     const reset = ~~Number(headers["x-ratelimit-reset"]) * 1_000;

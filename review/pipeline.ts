@@ -254,7 +254,7 @@ async function produceResult(
   const progress = trackProgress(deps, withHead, leaseToken, () => {
     // The lease guard stops the attempt; a callback may have ended the review meanwhile.
     deps.log("info", "progress write found the lease gone", { reviewId: review.id });
-  });
+  }, { ownOutcome: agent.decidesOutcome });
   progress.note("attempt", `attempt ${withHead.attempts}: ${agent.kind} agent session opening`);
   const callback = agent.decidesOutcome
     ? await callbackFor(deps, review.id, leaseToken)

@@ -63,6 +63,7 @@ export function trackProgress(
   review: ReviewRecord,
   leaseToken: string,
   onLost: () => void,
+  options: { ownOutcome?: boolean } = {},
 ): ProgressTracker {
   const interval = deps.config.PROGRESS_WRITE_MS;
   const attempt = review.attempts;
@@ -72,8 +73,10 @@ export function trackProgress(
   let events: ReviewEvent[] = [];
   let findings = 0;
   // The start commit counts as a write: the first progress write waits a whole interval, so a
-  // short session's progress all goes with its result.
-  let lastWrite = deps.clock();
+  // short session's progress all goes with its result. An agent that ends the review through its
+  // own callback (`ownOutcome`) has no result commit of ours to carry it, and the callback may end
+  // the review (and the lease) at any moment: its first write and its usage are written at once.
+  let lastWrite = options.ownOutcome ? -Infinity : deps.clock();
   let writing: Promise<void> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let lost = false;
@@ -160,6 +163,12 @@ export function trackProgress(
         case "usage":
           usage = addUsage(usage, event);
           change({ usage });
+          if (options.ownOutcome) {
+            void writeNow().then(() => {
+              if (dirty || events.length) schedule();
+            });
+            return;
+          }
           break;
         case "error":
           log("error", event.message);

@@ -142,7 +142,7 @@ Deno.test("[kv-table] a crash just before the fast-path start commit leaves the 
   await crashAtStart("before", { QUEUE_POLL_MS: "50" }, async ({ one, two, kv, id }) => {
     const [queued] = await queueTable(kv);
     assert.equal((queued?.value as { reviewId?: string })?.reviewId, id, "the message is there");
-    const done = await two.waitForStatus(id, ["completed"], 5_000);
+    const done = await two.waitForStatus(id, ["completed"], 15_000);
     assert.equal(done.attempts, 1);
     assert.equal(one.agent.sessions.length, 1);
     assert.deepEqual(await queueTable(kv), []);
