@@ -75,6 +75,23 @@ export function emptyChanges(): Changes {
 }
 
 /**
+ * What a progress write (or a commit carrying a running review's progress) changed: the record,
+ * its status unchanged, labelled `progress` for the live feed and the metrics.
+ *
+ * @example
+ * ```ts
+ * deps.apply(progressChanges(written));
+ * ```
+ */
+export function progressChanges(review: ReviewRecord): Changes {
+  return {
+    reviews: [{ review, from: review.status, cause: "progress" }],
+    dispatched: [],
+    aborts: [],
+  };
+}
+
+/**
  * Labels the change of `reviewId` with why it was sent back, when the commit did queue it again
  * (a review whose stop was requested ends instead, and keeps no label).
  *

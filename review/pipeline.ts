@@ -16,6 +16,7 @@ import {
   updateRunning,
 } from "../kv/attempts.ts";
 import { supersedeOthers } from "../kv/cancel.ts";
+import { progressChanges } from "../kv/changes.ts";
 import { type PendingProgress, recordProgress } from "../kv/progress.ts";
 import { claimIn } from "../kv/publish.ts";
 import { newReview, type PullComment, type ReviewRecord } from "../kv/records.ts";
@@ -322,11 +323,7 @@ async function produceResult(
       pending,
     );
     // The live feed hears of the session's last progress as it did from a progress write.
-    deps.apply({
-      reviews: [{ review: stored.review, from: stored.review.status, cause: "progress" }],
-      dispatched: [],
-      aborts: [],
-    });
+    deps.apply(progressChanges(stored.review));
     return stored;
   } catch (error) {
     // No result stored: the session's progress (its usage above all) is written on its own.

@@ -13,6 +13,7 @@ import {
   type ProgressPatch,
   recordProgress,
 } from "../kv/progress.ts";
+import { progressChanges } from "../kv/changes.ts";
 import type { ReviewEvent, ReviewRecord } from "../kv/records.ts";
 import { addUsage } from "./agent_session.ts";
 import type { AgentEvent } from "./agents/agent.ts";
@@ -97,11 +98,7 @@ export function trackProgress(
       }
       // Progress is a change too: the live feed and metrics hear of it through the one seam.
       if (written) {
-        deps.apply({
-          reviews: [{ review: written, from: written.status, cause: "progress" }],
-          dispatched: [],
-          aborts: [],
-        });
+        deps.apply(progressChanges(written));
       }
     } catch (error) {
       // Progress is advisory: a failed write is logged and the next one carries the latest state.
