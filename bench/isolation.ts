@@ -14,7 +14,7 @@
 import { sseResponse, startFakeAgent } from "../tests/fakes/agent.ts";
 import { startFakeGitHub } from "../tests/fakes/github.ts";
 import { sha } from "../tests/harness.ts";
-import { type Delivery, prepareDeliveries, runLoad } from "./load.ts";
+import { type Delivery, postDelivery, prepareDeliveries, runLoad } from "./load.ts";
 import { type BenchOptions, round, type Row, type SectionResult } from "./report.ts";
 import { BACKEND_TOKEN, type BenchService, startBenchService, WEBHOOK_SECRET } from "./servers.ts";
 import { median, percentile, spread } from "./stats.ts";
@@ -304,16 +304,7 @@ async function sampleLatency(side: Side): Promise<Sample> {
 
 /** Posts one delivery and returns the review id it created. */
 async function sendDelivery(url: string, d: Delivery): Promise<string> {
-  const res = await fetch(`${url}/webhooks/github`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "x-github-event": d.event,
-      "x-github-delivery": crypto.randomUUID(),
-      "x-hub-signature-256": d.signature,
-    },
-    body: d.body,
-  });
+  const res = await postDelivery(`${url}/webhooks/github`, d);
   const body = await res.json();
   if (res.status !== 202) throw new Error(`webhook answered ${res.status} ${JSON.stringify(body)}`);
   return String(body.reviewId);

@@ -51,6 +51,27 @@ export async function prepareDeliveries(options: {
 }
 
 /**
+ * Posts one delivery to a webhook URL, with a fresh delivery id.
+ *
+ * @example
+ * ```ts
+ * const res = await postDelivery(`${url}/webhooks/github`, deliveries[0]);
+ * ```
+ */
+export function postDelivery(url: string, d: Delivery): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-github-event": d.event,
+      "x-github-delivery": crypto.randomUUID(),
+      "x-hub-signature-256": d.signature,
+    },
+    body: d.body,
+  });
+}
+
+/**
  * Sends `deliveries` to `url` over `connections` concurrent clients.
  *
  * @example
@@ -71,16 +92,7 @@ export async function runLoad(
     while (next < deliveries.length) {
       const d = deliveries[next++];
       const start = performance.now();
-      const res = await fetch(url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "x-github-event": d.event,
-          "x-github-delivery": crypto.randomUUID(),
-          "x-hub-signature-256": d.signature,
-        },
-        body: d.body,
-      });
+      const res = await postDelivery(url, d);
       await res.arrayBuffer();
       latencies.push(performance.now() - start);
       statuses[res.status] = (statuses[res.status] ?? 0) + 1;
